@@ -1,0 +1,319 @@
+"""Impartner PRM Objects API v1 client: paths, parameters and record shapes only.
+
+Reads page with `skip`/`take`, always with explicit `fields` and `orderby=Id` (stable order), and
+check what they got against `data.count`. Responses use camelCase keys; `success:false` is an
+error even with HTTP 200.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from partnersync.clients.errors import ApiError
+from partnersync.clients.ratelimit import TokenBucket, shared_bucket
+from partnersync.clients.records import (
+    ImpartnerAccount,
+    ImpartnerRegion,
+    ImpartnerUser,
+    Page,
+    parse_page,
+)
+from partnersync.clients.retry import MalformedResponse
+from partnersync.clients.session import ApiSession
+from partnersync.clients.settings import ImpartnerSettings
+from partnersync.clients.transport import ApiKeyAuth, ApiRequest, RequestStats, Transport
+
+M = TypeVar("M", bound=BaseModel)
+
+BASE_PATH = "/api/objects/v1"
+PATCH_BATCH = 50
+
+ACCOUNT_FIELDS = (
+    "Id",
+    "Name",
+    "Partner_Tier__cf",
+    "Partner_Type__cf",
+    "Account_Status__cf",
+    "Account_Owner__cf",
+    "Account_Owner_Email__cf",
+    "CrmId",
+    "Website",
+    "MailingCity",
+    "MailingCountry",
+    "RegionId",
+    "ParentAccountId",
+    "PrimaryUserId",
+    "MemberCount",
+    "IsActive",
+    "Created",
+    "Updated",
+)
+USER_FIELDS = (
+    "Id",
+    "Email",
+    "FirstName",
+    "LastName",
+    "Title",
+    "Phone",
+    "AccountId",
+    "AccountName",
+    "Contact_Status__cf",
+    "CrmId",
+    "IsActive",
+    "Created",
+    "Updated",
+)
+REGION_FIELDS = ("Id", "Name")
+
+_DELETED_IDS = TypeAdapter(list[int])
+
+
+def format_time(value: dt.datetime) -> str:
+    """Filter and `_deleted` literal: UTC with an explicit `Z`, so no zone is left to guess."""
+    if value.tzinfo is None:
+        raise ValueError("Impartner times must be timezone-aware")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def error_detail(body: Any) -> str:
+    """Envelope `message` and `errors[].message`, short."""
+    if isinstance(body, dict):
+        parts = [str(body["message"])] if body.get("message") else []
+        for error in body.get("errors") or []:
+            if isinstance(error, dict):
+                parts.append(str(error.get("message") or error.get("code") or error))
+        if parts:
+            return "; ".join(parts)[:300]
+    return str(body)[:300] if body else "no body"
+
+
+def _envelope(request: ApiRequest, body: Any) -> Any:
+    """The `data` of a successful envelope; `success:false` is final, a broken body retried."""
+    if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
+        raise MalformedResponse("body is not an Impartner envelope")
+    if not body["success"]:
+        raise ApiError(request.describe(), 200, error_detail(body))
+    return body.get("data")
+
+
+def _list_data(request: ApiRequest, body: Any) -> tuple[int, list[Any]]:
+    data = _envelope(request, body)
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("count"), int)
+        or not isinstance(data.get("results"), list)
+    ):
+        raise MalformedResponse("list body has no integer `count` and `results` array")
+    return data["count"], data["results"]
+
+
+class Listing(Generic[M]):
+    """An object's records, page by page (`async for page in listing`), plus completeness.
+
+    Paging goes on while `skip < count` (a short page does not end it early) and stops on an
+    empty page. `complete` is False when fewer rows arrived than the latest `data.count`
+    promised: a full sync must not sweep deletions after such a fetch.
+    """
+
+    def __init__(
+        self, fetch_page: Callable[[int], Awaitable[tuple[int, list[Any]]]], model: type[M]
+    ) -> None:
+        self._fetch_page = fetch_page
+        self._model = model
+        self.count: int | None = None
+        self.fetched = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.count is not None and self.fetched >= self.count
+
+    async def __aiter__(self) -> AsyncIterator[Page[M]]:
+        skip = 0
+        while True:
+            self.count, results = await self._fetch_page(skip)
+            if not results:
+                return
+            skip += len(results)
+            self.fetched += len(results)
+            yield parse_page(results, self._model)
+            if skip >= self.count:
+                return
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """Per-item result of a bulk update."""
+
+    id: Any
+    success: bool
+    errors: list[str] = field(default_factory=list)
+
+
+class ImpartnerClient:
+    """Async Impartner client; open it inside the event loop that uses it (`async with`)."""
+
+    def __init__(
+        self,
+        settings: ImpartnerSettings,
+        *,
+        limiter: TokenBucket | None = None,
+        stats: RequestStats | None = None,
+        mock: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        transport = Transport(
+            settings.base_url,
+            ApiKeyAuth("Authorization", settings.api_key, settings.base_url, prefix="prm-key "),
+            headers={"Accept": "application/json", "X-PRM-TenantId": settings.tenant_id},
+            timeout_s=settings.timeout_s,
+            connect_timeout_s=settings.connect_timeout_s,
+            max_connections=settings.concurrency,
+            mock=mock,
+        )
+        self._session = ApiSession(
+            transport,
+            limiter or shared_bucket(settings.api_key, settings.rate_per_second, settings.burst),
+            settings.retry,
+            concurrency=settings.concurrency,
+            error_detail=error_detail,
+            stats=stats,
+        )
+
+    @property
+    def stats(self) -> RequestStats:
+        return self._session.stats
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._session.transport.aclose()
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def records(
+        self,
+        object_name: str,
+        model: type[M],
+        fields: Sequence[str],
+        *,
+        filter: str | None = None,
+        updated_since: dt.datetime | None = None,
+    ) -> Listing[M]:
+        """All records of `object_name` matching `filter` (and `Updated >= updated_since`)."""
+        clauses = [f"({filter})"] if filter else []
+        if updated_since is not None:
+            clauses.append(f"Updated >= '{format_time(updated_since)}'")
+        params = {"fields": ",".join(fields), "orderby": "Id"}
+        if clauses:
+            params["filter"] = " and ".join(clauses)
+        return Listing(functools.partial(self._fetch_page, object_name, params), model)
+
+    async def _fetch_page(
+        self, object_name: str, params: Mapping[str, str], skip: int
+    ) -> tuple[int, list[Any]]:
+        request = ApiRequest(
+            "GET",
+            f"{BASE_PATH}/{object_name}",
+            (*params.items(), ("skip", str(skip)), ("take", str(self.settings.page_size))),
+        )
+        count, results = await self._session.json(request, check=_list_data)
+        return count, results
+
+    def accounts(
+        self, *, filter: str | None = None, updated_since: dt.datetime | None = None
+    ) -> Listing[ImpartnerAccount]:
+        return self.records(
+            "Account", ImpartnerAccount, ACCOUNT_FIELDS, filter=filter, updated_since=updated_since
+        )
+
+    def users(
+        self, *, filter: str | None = None, updated_since: dt.datetime | None = None
+    ) -> Listing[ImpartnerUser]:
+        return self.records(
+            "User", ImpartnerUser, USER_FIELDS, filter=filter, updated_since=updated_since
+        )
+
+    def regions(self) -> Listing[ImpartnerRegion]:
+        return self.records("Region", ImpartnerRegion, REGION_FIELDS)
+
+    async def deleted_ids(
+        self, object_name: str, from_utc: dt.datetime, to_utc: dt.datetime
+    ) -> list[int]:
+        """Ids of `object_name` records deleted in [from_utc, to_utc]."""
+        request = ApiRequest(
+            "GET",
+            f"{BASE_PATH}/{object_name}/_deleted",
+            (("fromUtc", format_time(from_utc)), ("toUtc", format_time(to_utc))),
+        )
+        return await self._session.json(request, check=_deleted_ids)
+
+    # --- writing -----------------------------------------------------------------------------
+
+    async def update_many(
+        self, object_name: str, items: Sequence[Mapping[str, Any]]
+    ) -> list[ItemOutcome]:
+        """Bulk `PATCH /{object}`, ≤50 per request; each item needs `Id`; one outcome per item."""
+        for item in items:
+            if "Id" not in item:
+                raise ValueError(f"every {object_name} update needs an `Id`: {sorted(item)}")
+        outcomes: list[ItemOutcome] = []
+        for start in range(0, len(items), PATCH_BATCH):
+            batch = [dict(item) for item in items[start : start + PATCH_BATCH]]
+            request = ApiRequest("PATCH", f"{BASE_PATH}/{object_name}", json=batch)
+            body = await self._session.json(request, check=_patch_results)
+            outcomes.extend(_outcomes(request, batch, body))
+        return outcomes
+
+    async def update_accounts(self, items: Sequence[Mapping[str, Any]]) -> list[ItemOutcome]:
+        return await self.update_many("Account", items)
+
+
+def _deleted_ids(request: ApiRequest, body: Any) -> list[int]:
+    try:
+        return _DELETED_IDS.validate_python(_envelope(request, body))
+    except ValidationError:
+        raise MalformedResponse("`_deleted` data is not a list of integer ids") from None
+
+
+def _patch_results(request: ApiRequest, body: Any) -> Any:
+    """The per-item results; `success:false` beside them only means some item failed."""
+    if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
+        raise MalformedResponse("body is not an Impartner envelope")
+    results = body.get("results")
+    if results is None and isinstance(body.get("data"), dict):
+        results = body["data"].get("results")
+    if not isinstance(results, list):
+        if not body["success"]:
+            raise ApiError(request.describe(), 200, error_detail(body))
+        raise MalformedResponse("bulk update body has no `results` array")
+    return results
+
+
+def _outcomes(request: ApiRequest, batch: list[dict[str, Any]], results: Any) -> list[ItemOutcome]:
+    if len(results) != len(batch):
+        raise ApiError(
+            request.describe(), 200, f"{len(results)} results for {len(batch)} updated items"
+        )
+    outcomes = []
+    for item, result in zip(batch, results, strict=True):
+        ok = isinstance(result, dict) and result.get("success") is True
+        errors = [] if ok else [error_detail(result)]
+        outcomes.append(ItemOutcome(item["Id"], ok, errors))
+    return outcomes
