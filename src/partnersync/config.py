@@ -1,0 +1,132 @@
+"""Typed settings, read once from the environment (and `.env`) and passed down.
+
+Nothing below this module reads the environment: layers receive a `Settings`
+object (or the small per-client settings derived from it). A missing or malformed
+setting fails at start with `ConfigError`, which names the variable but never
+echoes its value, so a secret cannot leak through an error message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+SUPPORTED_BACKENDS = ("sqlite", "mysql", "mariadb")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _env(name: str, default: Any, description: str, **constraints: Any) -> Any:
+    return Field(default, validation_alias=name, description=description, **constraints)
+
+
+class Settings(BaseSettings):
+    """Every setting partnersync reads, with its environment variable and a safe default."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=False
+    )
+
+    database_url: str = _env(
+        "PARTNERSYNC_DATABASE_URL", "sqlite:///partnersync.db", "SQLAlchemy database URL"
+    )
+    api_token: SecretStr | None = _env(
+        "PARTNERSYNC_API_TOKEN", None, "bearer token required by the HTTP API"
+    )
+
+    northpass_base_url: str = _env(
+        "NORTHPASS_BASE_URL", "https://api.northpass.com", "Northpass API root (paths /v2/...)"
+    )
+    northpass_api_key: SecretStr | None = _env(
+        "NORTHPASS_API_KEY", None, "Northpass key, sent as X-Api-Key"
+    )
+    northpass_rate_per_second: float = _env(
+        "NORTHPASS_RATE_PER_SECOND", 8.0, "request budget per second (vendor limit 10)", gt=0
+    )
+    northpass_page_size: int = _env(
+        "NORTHPASS_PAGE_SIZE", 100, "records per Northpass list page", ge=1, le=1000
+    )
+    northpass_concurrency: int = _env(
+        "NORTHPASS_CONCURRENCY", 8, "parallel requests for per-user fan-out", ge=1, le=64
+    )
+
+    impartner_base_url: str = _env(
+        "IMPARTNER_BASE_URL",
+        "https://prod.impartner.live",
+        "Impartner API root (paths /api/objects/v1/...)",
+    )
+    impartner_api_key: SecretStr | None = _env(
+        "IMPARTNER_API_KEY", None, "Impartner key, sent as 'Authorization: prm-key <key>'"
+    )
+    impartner_tenant_id: int = _env("IMPARTNER_TENANT_ID", 1, "sent as X-PRM-TenantId", ge=1)
+    impartner_rate_per_second: float = _env(
+        "IMPARTNER_RATE_PER_SECOND", 5.0, "request budget per second", gt=0
+    )
+    impartner_page_size: int = _env(
+        "IMPARTNER_PAGE_SIZE", 500, "records per Impartner page (take)", ge=1, le=1000
+    )
+
+    http_timeout_seconds: float = _env(
+        "PARTNERSYNC_HTTP_TIMEOUT_SECONDS", 30.0, "connect/read timeout per request", gt=0
+    )
+    http_max_attempts: int = _env(
+        "PARTNERSYNC_HTTP_MAX_ATTEMPTS", 6, "attempts per request before a run fails", ge=1
+    )
+    watermark_overlap_seconds: int = _env(
+        "PARTNERSYNC_WATERMARK_OVERLAP_SECONDS",
+        300,
+        "incremental runs re-read this much before the watermark",
+        ge=0,
+    )
+    sweep_max_share: float = _env(
+        "PARTNERSYNC_SWEEP_MAX_SHARE",
+        0.2,
+        "a full sync refuses to soft-delete more than this share of active rows",
+        ge=0,
+        le=1,
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("not a valid SQLAlchemy URL") from exc
+        if url.get_backend_name() not in SUPPORTED_BACKENDS:
+            raise ValueError(
+                f"unsupported database {url.get_backend_name()!r}; use sqlite or mysql+pymysql"
+            )
+        return value
+
+    @field_validator("northpass_base_url", "impartner_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and `.env`; raise `ConfigError` naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def require(value: SecretStr | None, name: str) -> SecretStr:
+    """A secret a command cannot run without; fail naming its variable."""
+    if value is None or not value.get_secret_value():
+        raise ConfigError(f"invalid configuration: {name} is required for this command")
+    return value

@@ -1,0 +1,38 @@
+"""Creating engines: the per-backend connection options live here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def is_mariadb(engine_or_dialect_name: str) -> bool:
+    return engine_or_dialect_name in ("mysql", "mariadb")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with UTC sessions on MariaDB and WAL + foreign keys on SQLite."""
+    parsed = make_url(url)
+    if is_mariadb(parsed.get_backend_name()):
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_recycle", 3600)
+        kwargs.setdefault("connect_args", {"init_command": "SET time_zone = '+00:00'"})
+        return create_engine(parsed, **kwargs)
+
+    engine = create_engine(parsed, **kwargs)
+    in_memory = parsed.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine

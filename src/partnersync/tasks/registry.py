@@ -1,0 +1,33 @@
+"""The ten contract tasks (DESIGN §2.3): names, default intervals and `sync all` order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    interval_minutes: int
+    description: str
+    is_pull: bool = False
+
+
+TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec("impartner_sync", 360, "Impartner accounts and users → partners, contacts", True),
+    TaskSpec("sync_courses", 240, "Northpass course catalog → lms_courses", True),
+    TaskSpec("sync_npcu", 360, "course properties (npcu) → lms_courses.npcu_value", True),
+    TaskSpec("sync_users", 120, "Northpass people → lms_users", True),
+    TaskSpec("sync_groups", 120, "groups, memberships, group ↔ partner matching", True),
+    TaskSpec("sync_enrollments", 240, "transcripts of partner users → lms_enrollments", True),
+    TaskSpec("sync_to_impartner", 360, "certification counts and NPCU totals → Impartner"),
+    TaskSpec(
+        "group_analysis", 360, "LMS users who look like a partner's people but are not in its group"
+    ),
+    TaskSpec("group_members_sync", 360, "pending local memberships → Northpass, then confirmed"),
+    TaskSpec("cleanup", 1440, "removes old run history"),
+)
+"""In the dependency order of DESIGN §4; `cleanup` is not part of `sync all`."""
+
+TASKS_BY_NAME = {task.name: task for task in TASKS}
+SYNC_ALL_ORDER = tuple(task.name for task in TASKS if task.name != "cleanup")

@@ -1,0 +1,169 @@
+"""The bulk writer against a plain-Python model, on SQLite and MariaDB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, delete, select
+
+from partnersync.db.bulk import SweepRefused, WriteCounts, soft_delete_missing, upsert
+from partnersync.db.schema import lms_courses, lms_group_members
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def course(
+    id: str, name: str = "Course", npcu: int = 0, updated: datetime | None = T0
+) -> dict[str, Any]:
+    return {"id": id, "name": name, "status": "live", "npcu_value": npcu, "updated_at_lms": updated}
+
+
+def stored_courses(engine: Engine) -> dict[str, tuple[Any, ...]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(lms_courses)).all()
+    return {
+        row.id: (
+            row.name,
+            row.status,
+            row.npcu_value,
+            row.updated_at_lms,
+            row.deleted_at is not None,
+        )
+        for row in rows
+    }
+
+
+def test_counts_created_updated_unchanged_and_undeleted(engine: Engine) -> None:
+    with engine.begin() as connection:
+        first = upsert(connection, lms_courses, [course("a"), course("b"), course("c")])
+        assert first == WriteCounts(created=3)
+        soft_delete_missing(connection, lms_courses, {("a",), ("b",)}, now=NOW)
+        second = upsert(connection, lms_courses, [course("a"), course("b", npcu=2), course("c")])
+    assert second == WriteCounts(updated=2, unchanged=1, undeleted=1)
+    assert stored_courses(engine)["b"] == ("Course", "live", 2, T0, False)
+
+
+def test_timestamps_round_trip_exactly_so_unchanged_rows_stay_unchanged(engine: Engine) -> None:
+    instant = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    naive = datetime(2026, 3, 4, 5, 6, 7, 890123)
+    with engine.begin() as connection:
+        upsert(connection, lms_courses, [course("a", updated=instant)])
+        again = upsert(connection, lms_courses, [course("a", updated=naive)])
+    assert again == WriteCounts(unchanged=1)
+    assert stored_courses(engine)["a"][3] == instant
+
+
+def test_unicode_and_composite_keys(engine: Engine) -> None:
+    rows = [{"group_id": "g", "user_id": f"u{i}", "status": "confirmed"} for i in range(3)]
+    with engine.begin() as connection:
+        assert upsert(connection, lms_courses, [course("ü", name="Zürich — 東京")]).created == 1
+        assert upsert(connection, lms_group_members, rows).created == 3
+        rows[1]["status"] = "pending"
+        assert upsert(connection, lms_group_members, rows) == WriteCounts(updated=1, unchanged=2)
+        gone = soft_delete_missing(
+            connection,
+            lms_group_members,
+            {("g", "u0")},
+            now=NOW,
+            scope=lms_group_members.c.group_id == "g",
+        )
+    assert gone == 2
+    assert stored_courses(engine)["ü"][0] == "Zürich — 東京"
+
+
+def test_sweep_refused_above_the_share_changes_nothing(engine: Engine) -> None:
+    with engine.begin() as connection:
+        upsert(connection, lms_courses, [course(str(i)) for i in range(10)])
+    with pytest.raises(SweepRefused, match="3 of 10"), engine.begin() as connection:
+        soft_delete_missing(
+            connection, lms_courses, {(str(i),) for i in range(7)}, now=NOW, max_share=0.2
+        )
+    assert not any(row[4] for row in stored_courses(engine).values())
+    with engine.begin() as connection:
+        gone = soft_delete_missing(
+            connection,
+            lms_courses,
+            {(str(i),) for i in range(8)},
+            now=NOW,
+            max_share=0.2,
+        )
+    assert gone == 2
+
+
+def test_sweep_sets_extra_columns(engine: Engine) -> None:
+    with engine.begin() as connection:
+        upsert(connection, lms_courses, [course("a"), course("b")])
+        soft_delete_missing(connection, lms_courses, {("a",)}, now=NOW, extra={"status": "deleted"})
+    assert stored_courses(engine)["b"][1:] == ("deleted", 0, T0, True)
+
+
+def test_rows_must_share_columns(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="same columns"), engine.begin() as connection:
+        upsert(connection, lms_courses, [course("a"), {"id": "b", "name": "x"}])
+
+
+# --- property test: random batches and sweeps against a dict model ---------------------
+
+ids = st.sampled_from(["a", "b", "c", "d", "e", "f"])
+rows = st.builds(
+    course,
+    ids,
+    name=st.sampled_from(["Intro", "Advanced", "Ärger", "x" * 300]),
+    npcu=st.integers(0, 2),
+    updated=st.sampled_from([None, T0, T0 + timedelta(seconds=1, microseconds=5)]),
+)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("upsert"), st.lists(rows, min_size=1, max_size=8)),
+        st.tuples(st.just("sweep"), st.sets(ids)),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=operations, batch_size=st.integers(1, 5))
+def test_matches_a_plain_python_model(
+    engine: Engine, ops: list[tuple[str, Any]], batch_size: int
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(delete(lms_courses))
+    model: dict[str, tuple[Any, ...]] = {}
+    for kind, payload in ops:
+        with engine.begin() as connection:
+            if kind == "upsert":
+                expected = WriteCounts()
+                batches = [payload[i : i + batch_size] for i in range(0, len(payload), batch_size)]
+                for batch in batches:
+                    latest = {row["id"]: row for row in batch}
+                    for id, row in latest.items():
+                        new = (row["name"], "live", row["npcu_value"], row["updated_at_lms"], False)
+                        old = model.get(id)
+                        if old is None:
+                            expected.created += 1
+                        elif old == new:
+                            expected.unchanged += 1
+                        else:
+                            expected.updated += 1
+                            expected.undeleted += old[4]
+                        model[id] = new
+                got = upsert(connection, lms_courses, payload, batch_size=batch_size)
+                assert got == expected
+            else:
+                active = {id for id, row in model.items() if not row[4]}
+                missing = active - payload
+                for id in missing:
+                    model[id] = (*model[id][:4], True)
+                got_deleted = soft_delete_missing(
+                    connection, lms_courses, {(id,) for id in payload}, now=NOW
+                )
+                assert got_deleted == len(missing)
+        assert stored_courses(engine) == model

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, inspect, select, update
+
+from partnersync.db.migrate import migrate
+from partnersync.db.schema import metadata, scheduled_tasks
+from partnersync.tasks.registry import TASKS
+
+CONTRACT_COLUMNS = {
+    "lms_users": {
+        "id",
+        "email",
+        "first_name",
+        "last_name",
+        "status",
+        "updated_at_lms",
+        "last_active_at",
+        "deleted_at",
+    },
+    "lms_groups": {"id", "name", "partner_id", "partner_link", "deleted_at"},
+    "lms_group_members": {"group_id", "user_id", "status"},
+    "lms_courses": {"id", "name", "status", "npcu_value", "certification_category", "deleted_at"},
+    "lms_enrollments": {"id", "user_id", "course_id", "status", "completed_at", "expires_at"},
+    "partners": {
+        "id",
+        "impartner_id",
+        "account_name",
+        "partner_tier",
+        "account_status",
+        "salesforce_id",
+        "is_active",
+        "deleted_at",
+        "certification_count",
+        "total_npcu",
+    },
+    "contacts": {
+        "id",
+        "impartner_id",
+        "email",
+        "first_name",
+        "last_name",
+        "partner_id",
+        "lms_user_id",
+        "is_active",
+        "deleted_at",
+    },
+    "sync_logs": {
+        "id",
+        "sync_type",
+        "status",
+        "mode",
+        "records_processed",
+        "records_created",
+        "records_updated",
+        "records_deleted",
+        "started_at",
+        "completed_at",
+        "error_message",
+    },
+    "scheduled_tasks": {
+        "task_type",
+        "enabled",
+        "interval_minutes",
+        "status",
+        "last_status",
+        "last_run_at",
+        "next_run_at",
+    },
+    "sync_state": {"stream", "watermark"},
+}
+
+
+def test_contract_tables_and_columns_exist(engine: Engine) -> None:
+    inspector = inspect(engine)
+    for table, columns in CONTRACT_COLUMNS.items():
+        present = {column["name"] for column in inspector.get_columns(table)}
+        assert columns <= present, f"{table} lacks {columns - present}"
+
+
+def test_migrations_match_the_schema_module(engine: Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_seeds_the_ten_contract_tasks_with_their_intervals(engine: Engine) -> None:
+    with engine.connect() as connection:
+        rows = dict(
+            connection.execute(
+                select(scheduled_tasks.c.task_type, scheduled_tasks.c.interval_minutes)
+            ).all()
+        )
+    assert rows == {
+        "sync_users": 120,
+        "sync_groups": 120,
+        "sync_courses": 240,
+        "sync_npcu": 360,
+        "sync_enrollments": 240,
+        "impartner_sync": 360,
+        "sync_to_impartner": 360,
+        "group_analysis": 360,
+        "group_members_sync": 360,
+        "cleanup": 1440,
+    }
+    assert len(TASKS) == 10
+
+
+def test_second_migrate_keeps_operator_changes(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(scheduled_tasks)
+            .where(scheduled_tasks.c.task_type == "sync_users")
+            .values(enabled=False, interval_minutes=15)
+        )
+    assert migrate(engine) == 0
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(scheduled_tasks).where(scheduled_tasks.c.task_type == "sync_users")
+        ).one()
+        total = len(connection.execute(select(scheduled_tasks.c.id)).all())
+    assert (row.enabled, row.interval_minutes, total) == (False, 15, 10)

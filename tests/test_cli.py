@@ -1,0 +1,37 @@
+"""The README's commands, run as an operator would: the installed console script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(sys.executable).with_name("partnersync")
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_migrate_twice_then_list_tasks(tmp_path: Path) -> None:
+    env = {"PARTNERSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}", "COLUMNS": "200"}
+    first = run("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "10 task(s) added" in first.stdout
+    assert "0 task(s) added" in run("migrate", env=env).stdout
+    listing = run("tasks", env=env)
+    assert listing.returncode == 0
+    assert "sync_enrollments" in listing.stdout and "1440 min" in listing.stdout
+
+
+def test_bad_configuration_fails_naming_the_setting(tmp_path: Path) -> None:
+    result = run("migrate", env={"PARTNERSYNC_DATABASE_URL": "oracle://x"})
+    assert result.returncode == 2
+    assert "PARTNERSYNC_DATABASE_URL" in result.stderr

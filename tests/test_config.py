@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from partnersync.config import ConfigError, load_settings, require
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Run every test in an empty directory so a developer's `.env` cannot leak in."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("PARTNERSYNC_DATABASE_URL", "IMPARTNER_TENANT_ID", "NORTHPASS_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_are_the_contract_defaults() -> None:
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///partnersync.db"
+    assert settings.northpass_base_url == "https://api.northpass.com"
+    assert settings.impartner_base_url == "https://prod.impartner.live"
+    assert settings.impartner_tenant_id == 1
+    assert settings.sweep_max_share == 0.2
+
+
+def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("IMPARTNER_TENANT_ID=42\nNORTHPASS_API_KEY=from-dotenv\n")
+    monkeypatch.setenv("NORTHPASS_BASE_URL", "http://127.0.0.1:9999/")
+    settings = load_settings()
+    assert settings.impartner_tenant_id == 42
+    assert settings.northpass_base_url == "http://127.0.0.1:9999"
+    assert settings.northpass_api_key is not None
+    assert settings.northpass_api_key.get_secret_value() == "from-dotenv"
+
+
+def test_malformed_setting_is_named_and_its_value_not_echoed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PARTNERSYNC_DATABASE_URL", "postgresql://user:hunter2@db/x")
+    monkeypatch.setenv("IMPARTNER_TENANT_ID", "abc")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "PARTNERSYNC_DATABASE_URL" in message
+    assert "IMPARTNER_TENANT_ID" in message
+    assert "hunter2" not in message
+
+
+def test_secrets_stay_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMPARTNER_API_KEY", "s3cret-key")
+    monkeypatch.setenv("PARTNERSYNC_API_TOKEN", "tok-123")
+    settings = load_settings()
+    assert "s3cret-key" not in repr(settings)
+    assert "tok-123" not in str(settings.model_dump())
+
+
+def test_required_secret_names_its_variable() -> None:
+    with pytest.raises(ConfigError, match="NORTHPASS_API_KEY"):
+        require(None, "NORTHPASS_API_KEY")
