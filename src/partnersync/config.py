@@ -92,6 +92,19 @@ class Settings(BaseSettings):
         le=1,
     )
 
+    lease_seconds: int = _env(
+        "PARTNERSYNC_LEASE_SECONDS",
+        90,
+        "a task's lease lasts this long without a heartbeat (renewed every third)",
+        ge=3,
+    )
+    max_age_days: int = _env(
+        "PARTNERSYNC_ENROLLMENT_MAX_AGE_DAYS",
+        7,
+        "incremental enrollment sync refreshes partner users last synced longer ago",
+        ge=1,
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

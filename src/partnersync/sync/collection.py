@@ -1,0 +1,97 @@
+"""The shape every pull stream shares: read pages, upsert them, sweep after a full read.
+
+A stream reads its collection (everything, or what changed since its watermark), upserts
+page by page, and only when the whole read succeeded: soft-deletes what a *complete* full
+read did not see (guarded by `sweep_max_share`), then advances its watermark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Table
+
+from partnersync.clients.records import Page
+from partnersync.db.bulk import Key, key_columns, soft_delete_missing, upsert
+from partnersync.sync.context import SyncContext
+from partnersync.sync.watermark import latest
+
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass
+class Stream(Generic[R]):
+    """How one collection maps onto one table."""
+
+    name: str
+    table: Table
+    to_row: Callable[[R], dict[str, Any]]
+    updated_at: Callable[[R], datetime | None]
+    deleted_values: Mapping[str, Any] = field(default_factory=dict)
+    key: tuple[str, ...] | None = None
+
+
+@dataclass
+class PullResult:
+    seen: set[Key]
+    complete: bool
+
+
+async def pull(
+    context: SyncContext,
+    stream: Stream[R],
+    pages: Callable[[datetime | None], AsyncIterator[Page[R]]],
+    *,
+    complete: Callable[[], bool] = lambda: True,
+) -> PullResult:
+    """Read `pages(read_from)` into `stream.table`; sweep (full runs) and advance the watermark.
+
+    `complete()` tells, after the read, whether the source confirmed it got every record
+    (Impartner's `count`); a read that cannot be confirmed never sweeps.
+    """
+    report = context.report.stream(stream.name)
+    since = context.read_from(stream.name)
+    key_names = [column.name for column in key_columns(stream.table, stream.key)]
+    seen: set[Key] = set()
+    unidentified = 0
+    max_seen: datetime | None = None
+    async for page in pages(since):
+        context.checkpoint()
+        report.skipped(page.skipped)
+        for skip in page.skipped:
+            if skip.id is None:
+                unidentified += 1
+            else:
+                seen.add((skip.id,))
+        rows = [stream.to_row(record) for record in page.records]
+        for record, row in zip(page.records, rows, strict=True):
+            seen.add(tuple(row[name] for name in key_names))
+            max_seen = latest(max_seen, stream.updated_at(record))
+        if rows:
+            with context.engine.begin() as connection:
+                report.wrote(upsert(connection, stream.table, rows, key=stream.key))
+        context.progress(stream.name, report.processed, None)
+
+    confirmed = complete()
+    if context.full:
+        if unidentified:
+            report.notes.append(f"no deletion sweep: {unidentified} record(s) without an id")
+        elif not confirmed:
+            report.notes.append("no deletion sweep: the source returned fewer rows than it counted")
+        else:
+            with context.engine.begin() as connection:
+                report.deleted += soft_delete_missing(
+                    connection,
+                    stream.table,
+                    seen,
+                    now=context.started_at,
+                    key=stream.key,
+                    max_share=context.settings.sweep_max_share,
+                    extra=stream.deleted_values,
+                )
+    context.stream_succeeded(stream.name, max_seen)
+    return PullResult(seen, confirmed and not unidentified)

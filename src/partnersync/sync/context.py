@@ -1,0 +1,125 @@
+"""Everything a stream needs during one run, built once by the runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from partnersync.clients import (
+    ImpartnerClient,
+    ImpartnerSettings,
+    NorthpassClient,
+    NorthpassSettings,
+    RetryPolicy,
+)
+from partnersync.config import Settings, require
+from partnersync.sync import state, watermark
+from partnersync.sync.report import RunReport
+from partnersync.types import Mode
+
+Progress = Callable[[str, int, int | None], None]
+"""`progress(stage, done, total)`: total is None while unknown."""
+
+
+def northpass_settings(settings: Settings) -> NorthpassSettings:
+    return NorthpassSettings(
+        base_url=settings.northpass_base_url,
+        api_key=require(settings.northpass_api_key, "NORTHPASS_API_KEY"),
+        rate_per_second=settings.northpass_rate_per_second,
+        page_size=settings.northpass_page_size,
+        concurrency=settings.northpass_concurrency,
+        timeout_s=settings.http_timeout_seconds,
+        retry=RetryPolicy(max_attempts=settings.http_max_attempts),
+    )
+
+
+def impartner_settings(settings: Settings) -> ImpartnerSettings:
+    return ImpartnerSettings(
+        base_url=settings.impartner_base_url,
+        api_key=require(settings.impartner_api_key, "IMPARTNER_API_KEY"),
+        tenant_id=str(settings.impartner_tenant_id),
+        rate_per_second=settings.impartner_rate_per_second,
+        page_size=settings.impartner_page_size,
+        timeout_s=settings.http_timeout_seconds,
+        retry=RetryPolicy(max_attempts=settings.http_max_attempts),
+    )
+
+
+def _no_progress(stage: str, done: int, total: int | None) -> None:
+    return None
+
+
+def _no_checkpoint() -> None:
+    return None
+
+
+@dataclass
+class SyncContext:
+    """One run's settings, database, clients, clock and report.
+
+    Clients are opened on first use so a task that talks to one API does not need the
+    other's key. `checkpoint()` is called between pages; it raises when the run lost its
+    lease, so a run that another process took over stops writing.
+    """
+
+    engine: Engine
+    settings: Settings
+    mode: Mode
+    started_at: datetime
+    report: RunReport = field(default_factory=RunReport)
+    progress: Progress = _no_progress
+    checkpoint: Callable[[], None] = _no_checkpoint
+    _northpass: NorthpassClient | None = None
+    _impartner: ImpartnerClient | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.mode == "full"
+
+    @property
+    def northpass(self) -> NorthpassClient:
+        if self._northpass is None:
+            self._northpass = NorthpassClient(northpass_settings(self.settings))
+        return self._northpass
+
+    @property
+    def impartner(self) -> ImpartnerClient:
+        if self._impartner is None:
+            self._impartner = ImpartnerClient(impartner_settings(self.settings))
+        return self._impartner
+
+    async def aclose(self) -> None:
+        for client in (self._northpass, self._impartner):
+            if client is not None:
+                await client.aclose()
+
+    def collect_api_stats(self) -> None:
+        for name, client in (("northpass", self._northpass), ("impartner", self._impartner)):
+            if client is not None:
+                self.report.api_requests[name] = client.stats.as_dict()
+
+    # --- watermarks ------------------------------------------------------------------------
+
+    def read_from(self, stream: str) -> datetime | None:
+        """Where this run reads `stream` from: None for a full run or a first run."""
+        if self.full:
+            return None
+        with self.engine.connect() as connection:
+            mark = state.load_watermark(connection, stream)
+        return watermark.read_from(mark, timedelta(seconds=self.settings.watermark_overlap_seconds))
+
+    def stream_succeeded(self, stream: str, max_seen: datetime | None) -> None:
+        """Advance `stream`'s watermark; call only once the whole stream is stored."""
+        with self.engine.begin() as connection:
+            previous = state.load_watermark(connection, stream)
+            state.save_watermark(
+                connection, stream, watermark.advance(previous, max_seen, self.started_at)
+            )
+
+    def details(self) -> dict[str, Any]:
+        self.collect_api_stats()
+        return self.report.as_dict()

@@ -1,0 +1,221 @@
+"""The runner: the one way any task runs, whoever asked (schedule, CLI or HTTP).
+
+It takes the task's lease, writes the `sync_logs` row, keeps the lease alive from a
+heartbeat thread (which also publishes live progress), runs the task's coroutine in
+its own event loop, and records the outcome on the log row and the task row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, insert, select, update
+
+from partnersync.config import Settings
+from partnersync.db.schema import scheduled_tasks, sync_logs
+from partnersync.db.types import utcnow
+from partnersync.sync.context import Progress, SyncContext
+from partnersync.sync.report import RunReport
+from partnersync.tasks import leases, timing
+from partnersync.tasks.leases import AlreadyRunning, Lease, LeaseLost, UnknownTask
+from partnersync.types import Mode, Trigger
+
+TaskFunction = Callable[[SyncContext], Awaitable[None]]
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["AlreadyRunning", "RunOutcome", "UnknownTask", "run_task"]
+
+
+@dataclass
+class RunOutcome:
+    task: str
+    log_id: int
+    status: str
+    error: str | None
+    report: RunReport
+    started_at: datetime
+    completed_at: datetime
+
+
+@dataclass
+class _Heartbeat:
+    """Renews the lease every third of its lifetime and publishes the latest progress."""
+
+    engine: Engine
+    lease: Lease
+    ttl: timedelta
+    clock: Callable[[], datetime]
+    progress: dict[str, Any] = field(default_factory=dict)
+    lost: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ttl.total_seconds() / 3):
+            try:
+                with self.engine.begin() as connection:
+                    held = leases.renew(
+                        connection, self.lease, self.clock(), self.ttl, dict(self.progress)
+                    )
+            except Exception as exc:  # a blip must not kill the heartbeat; expiry is the guard
+                log.warning("heartbeat failed", task=self.lease.task, error=str(exc))
+                continue
+            if not held:
+                self.lost.set()
+                return
+
+    def checkpoint(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost(f"{self.lease.task}: lease lost to another process; run stopped")
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, (LeaseLost, AlreadyRunning)) else f"{type(exc).__name__}: {text}"
+
+
+def run_task(
+    engine: Engine,
+    settings: Settings,
+    task: str,
+    function: TaskFunction,
+    *,
+    mode: Mode = "incremental",
+    trigger: Trigger = "cli",
+    owner: str | None = None,
+    progress: Progress | None = None,
+    scheduled_for: datetime | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> RunOutcome:
+    """Run `task` once under its lease. Raises `AlreadyRunning` / `UnknownTask` before starting.
+
+    A failure of the task itself is recorded (log row `failed`, error message, backoff on
+    the task row) and returned, not raised; an interrupt is recorded and then re-raised.
+    """
+    owner = owner or leases.default_owner()
+    ttl = timedelta(seconds=settings.lease_seconds)
+    started = clock()
+    with engine.begin() as connection:
+        lease = leases.acquire(connection, task, owner, started, ttl)
+        log_id: int = connection.execute(
+            insert(sync_logs).values(
+                sync_type=task,
+                status="running",
+                mode=mode,
+                trigger=trigger,
+                owner=owner,
+                started_at=started,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        connection.execute(
+            update(scheduled_tasks)
+            .where(scheduled_tasks.c.task_type == task)
+            .values(current_log_id=log_id, last_run_at=started)
+        )
+
+    heartbeat = _Heartbeat(engine, lease, ttl, clock)
+
+    def report_progress(stage: str, done: int, total: int | None) -> None:
+        heartbeat.progress.update(stage=stage, done=done, total=total)
+        if progress is not None:
+            progress(stage, done, total)
+
+    context = SyncContext(
+        engine=engine,
+        settings=settings,
+        mode=mode,
+        started_at=started,
+        progress=report_progress,
+        checkpoint=heartbeat.checkpoint,
+    )
+    heartbeat.start()
+    error: BaseException | None = None
+    try:
+        asyncio.run(_execute(function, context))
+    except BaseException as exc:
+        error = exc
+    finally:
+        heartbeat.stop()
+    outcome = _finish(engine, lease, log_id, context, error, scheduled_for or started, clock)
+    if error is not None and not isinstance(error, Exception):
+        raise error
+    return outcome
+
+
+async def _execute(function: TaskFunction, context: SyncContext) -> None:
+    try:
+        await function(context)
+    finally:
+        await context.aclose()
+
+
+def _finish(
+    engine: Engine,
+    lease: Lease,
+    log_id: int,
+    context: SyncContext,
+    error: BaseException | None,
+    scheduled_for: datetime,
+    clock: Callable[[], datetime],
+) -> RunOutcome:
+    finished = clock()
+    report = context.report
+    status = "success" if error is None else "failed"
+    message = None if error is None else describe(error)
+    details = context.details()
+    with engine.begin() as connection:
+        connection.execute(
+            update(sync_logs)
+            .where(sync_logs.c.id == log_id)
+            .values(
+                status=status,
+                completed_at=finished,
+                records_processed=report.total("processed"),
+                records_created=report.total("created"),
+                records_updated=report.total("updated"),
+                records_deleted=report.total("deleted"),
+                records_failed=report.total("failed"),
+                api_requests=report.requests,
+                error_message=message,
+                details=details,
+            )
+        )
+        task = connection.execute(
+            select(scheduled_tasks).where(scheduled_tasks.c.task_type == lease.task)
+        ).one()
+        interval = timedelta(minutes=task.interval_minutes)
+        if error is None:
+            outcome_values: dict[str, Any] = {
+                "last_status": "success",
+                "last_error": None,
+                "consecutive_failures": 0,
+                "next_run_at": timing.next_after_success(scheduled_for, interval, finished),
+            }
+        else:
+            failures = task.consecutive_failures + 1
+            outcome_values = {
+                "last_status": "failed",
+                "last_error": message,
+                "consecutive_failures": failures,
+                "next_run_at": timing.next_after_failure(failures, interval, finished),
+            }
+        if not leases.release(connection, lease, **outcome_values):
+            log.warning("lease was taken over before the run finished", task=lease.task)
+    log.info("run finished", task=lease.task, status=status, log_id=log_id, error=message)
+    return RunOutcome(lease.task, log_id, status, message, report, context.started_at, finished)

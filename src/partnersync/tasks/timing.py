@@ -1,0 +1,33 @@
+"""Due-time and backoff arithmetic, as pure functions."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+FIRST_RETRY = timedelta(minutes=1)
+
+
+def next_after_success(scheduled_for: datetime, interval: timedelta, now: datetime) -> datetime:
+    """One interval after the run's scheduled time (no drift), skipping slots already past."""
+    following = scheduled_for + interval
+    if following > now:
+        return following
+    missed = (now - following) // interval + 1
+    return following + missed * interval
+
+
+def retry_delay(failures: int, interval: timedelta, jitter: float) -> timedelta:
+    """1, 2, 4 … minutes after consecutive failures, capped at the interval.
+
+    `jitter` in [0, 1) spreads retries of several replicas by up to a fifth of the delay.
+    """
+    exponent = max(failures - 1, 0)
+    delay = min(FIRST_RETRY * (2 ** min(exponent, 30)), interval)
+    return delay * (1 + 0.2 * jitter)
+
+
+def next_after_failure(
+    failures: int, interval: timedelta, now: datetime, rng: random.Random | None = None
+) -> datetime:
+    return now + retry_delay(failures, interval, (rng or random).random())
