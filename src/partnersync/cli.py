@@ -1,16 +1,39 @@
-"""The `partnersync` command line."""
+"""The `partnersync` command line.
+
+Exit codes: 0 success, 1 a run failed, 2 bad usage or configuration, 3 the task is
+already running elsewhere.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy import select
 
 from partnersync.config import ConfigError, Settings, load_settings
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate as run_migrations
-from partnersync.db.schema import scheduled_tasks
+from partnersync.db.schema import scheduled_tasks, sync_logs
+from partnersync.sync.context import Progress as ProgressCallback
+from partnersync.tasks.functions import TASK_FUNCTIONS
+from partnersync.tasks.registry import SYNC_ALL_ORDER
+from partnersync.tasks.runner import AlreadyRunning, RunOutcome, UnknownTask, run_task
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_ALREADY_RUNNING = 3
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console()
@@ -22,7 +45,7 @@ def settings_or_exit() -> Settings:
         return load_settings()
     except ConfigError as exc:
         err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 @app.command()
@@ -51,5 +74,153 @@ def tasks() -> None:
             row.last_status or "-",
             f"{row.last_run_at:%Y-%m-%d %H:%M}" if row.last_run_at else "-",
             f"{row.next_run_at:%Y-%m-%d %H:%M}" if row.next_run_at else "-",
+        )
+    console.print(table)
+
+
+@contextmanager
+def progress_bars(enabled: bool) -> Iterator[ProgressCallback | None]:
+    """Rich progress bars, one per stream, when writing to a terminal."""
+    if not enabled:
+        yield None
+        return
+    bars: dict[str, TaskID] = {}
+    with Progress(
+        TextColumn("{task.description:<32}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+
+        def update(stage: str, done: int, total: int | None) -> None:
+            if stage not in bars:
+                bars[stage] = progress.add_task(stage, total=total)
+            progress.update(bars[stage], completed=done, total=total)
+
+        yield update
+
+
+def summary(outcomes: list[RunOutcome]) -> Table:
+    table = Table(
+        "task",
+        "status",
+        "processed",
+        "created",
+        "updated",
+        "deleted",
+        "failed",
+        "requests",
+        "seconds",
+        "error",
+        title="sync summary",
+    )
+    for outcome in outcomes:
+        report = outcome.report
+        seconds = (outcome.completed_at - outcome.started_at).total_seconds()
+        colour = "green" if outcome.status == "success" else "red"
+        table.add_row(
+            outcome.task,
+            f"[{colour}]{outcome.status}[/{colour}]",
+            *(str(report.total(name)) for name in ("processed", "created", "updated", "deleted")),
+            str(report.total("failed")),
+            str(report.requests),
+            f"{seconds:.1f}",
+            outcome.error or "",
+        )
+    return table
+
+
+@app.command()
+def sync(
+    task: str = typer.Argument(..., help="a task name, or `all` for every sync task in order"),
+    full: bool = typer.Option(False, "--full", help="read everything and sweep deletions"),
+) -> None:
+    """Run a task now, through the same runner, lease and history as the schedule."""
+    names = [name for name in SYNC_ALL_ORDER if name in TASK_FUNCTIONS] if task == "all" else [task]
+    unknown = [name for name in names if name not in TASK_FUNCTIONS]
+    if unknown:
+        err.print(f"[red]unknown task {unknown[0]!r}; known: {', '.join(TASK_FUNCTIONS)}[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    settings = settings_or_exit()
+    engine = make_engine(settings.database_url)
+    outcomes: list[RunOutcome] = []
+    try:
+        with progress_bars(console.is_terminal) as callback:
+            for name in names:
+                outcomes.append(
+                    run_task(
+                        engine,
+                        settings,
+                        name,
+                        TASK_FUNCTIONS[name],
+                        mode="full" if full else "incremental",
+                        trigger="cli",
+                        progress=callback,
+                    )
+                )
+    except AlreadyRunning as exc:
+        err.print(f"[yellow]{exc}[/yellow]")
+        raise typer.Exit(EXIT_ALREADY_RUNNING) from None
+    except (UnknownTask, ConfigError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_USAGE) from None
+    finally:
+        if outcomes:
+            console.print(summary(outcomes))
+    if any(outcome.status != "success" for outcome in outcomes):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def history(
+    limit: int = typer.Option(20, min=1, max=1000),
+    task: str | None = typer.Option(None, help="only this task"),
+) -> None:
+    """The latest runs from `sync_logs`, newest first."""
+    settings = settings_or_exit()
+    engine = make_engine(settings.database_url)
+    query = select(sync_logs).order_by(sync_logs.c.id.desc()).limit(limit)
+    if task:
+        query = query.where(sync_logs.c.sync_type == task)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    table = Table(
+        "id",
+        "task",
+        "mode",
+        "status",
+        "started",
+        "seconds",
+        "processed",
+        "created",
+        "updated",
+        "deleted",
+        "failed",
+        "requests",
+        "error",
+    )
+    for row in rows:
+        seconds = (row.completed_at - row.started_at).total_seconds() if row.completed_at else None
+        table.add_row(
+            str(row.id),
+            row.sync_type,
+            row.mode,
+            row.status,
+            f"{row.started_at:%Y-%m-%d %H:%M:%S}",
+            f"{seconds:.1f}" if seconds is not None else "-",
+            *(
+                str(value)
+                for value in (
+                    row.records_processed,
+                    row.records_created,
+                    row.records_updated,
+                    row.records_deleted,
+                    row.records_failed,
+                    row.api_requests,
+                )
+            ),
+            row.error_message or "",
         )
     console.print(table)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from partnersync.sync.courses import sync_courses, sync_npcu
+from partnersync.sync.enrollments import sync_enrollments
 from partnersync.sync.people import sync_users
 from partnersync.tasks.runner import TaskFunction
 
 TASK_FUNCTIONS: dict[str, TaskFunction] = {
+    "sync_courses": sync_courses,
+    "sync_npcu": sync_npcu,
     "sync_users": sync_users,
+    "sync_enrollments": sync_enrollments,
 }

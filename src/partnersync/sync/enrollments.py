@@ -1,0 +1,135 @@
+"""`sync_enrollments`: transcripts of partner users only → `lms_enrollments`.
+
+One transcript request per user is the expensive part of every sync, so an incremental
+run asks only for partner users whose enrollments may have changed: new partner users,
+users active since their last enrollment sync, users who joined a partner group since,
+and users last synced more than `max_age_days` ago. A full run asks for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, exists, or_, select, update
+
+from partnersync.clients import TranscriptItem
+from partnersync.clients.northpass import TranscriptResult
+from partnersync.db.bulk import soft_delete_missing, upsert
+from partnersync.db.schema import lms_enrollments, lms_group_members, lms_users
+from partnersync.sync.context import SyncContext
+from partnersync.sync.partner_users import partner_user_ids
+from partnersync.sync.report import StreamReport
+
+STREAM = "northpass.transcripts"
+STATUSES = ("enrolled", "in_progress", "completed")
+WRITE_EVERY = 50
+"""Transcripts are stored in transactions of this many users."""
+
+
+def candidates(
+    connection: Connection, *, full: bool, now: datetime, max_age: timedelta
+) -> list[str]:
+    """Partner users whose transcripts this run should read, in a stable order."""
+    partner_users = partner_user_ids().subquery()
+    query = select(lms_users.c.id).where(lms_users.c.id.in_(select(partner_users.c.user_id)))
+    if not full:
+        synced = lms_users.c.enrollments_synced_at
+        joined_since = exists().where(
+            lms_group_members.c.user_id == lms_users.c.id,
+            lms_group_members.c.added_at > synced,
+        )
+        query = query.where(
+            or_(
+                synced.is_(None),
+                lms_users.c.last_active_at > synced,
+                joined_since,
+                synced < now - max_age,
+            )
+        )
+    return list(connection.scalars(query.order_by(lms_users.c.id)))
+
+
+def enrollment_row(person_id: str, item: TranscriptItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "user_id": person_id,
+        "course_id": item.resource_id,
+        "status": item.progress_status,
+        "progress": item.progress,
+        "enrolled_at": item.enrolled_at,
+        "started_at": item.started_at,
+        "completed_at": item.completed_at,
+        "expires_at": item.expires_at,
+        "last_active_at": item.last_active_at,
+    }
+
+
+def store_transcripts(
+    connection: Connection,
+    transcripts: Iterable[TranscriptResult],
+    report: StreamReport,
+    synced_at: datetime,
+) -> None:
+    """Upsert each user's course items, drop the ones gone from the transcript, stamp the user.
+
+    An item that could not be read keeps its stored row; a user with an item that has no
+    id at all is not swept, since the stored row it might be cannot be told apart.
+    """
+    stamped = []
+    for transcript in transcripts:
+        report.skipped(transcript.skipped)
+        seen = {(skip.id,) for skip in transcript.skipped if skip.id is not None}
+        rows = []
+        for item in transcript.items:
+            seen.add((item.id,))
+            if item.resource_type != "course":
+                continue
+            if item.progress_status not in STATUSES:
+                report.fail(item.id, f"unknown progress_status {item.progress_status!r}")
+                continue
+            rows.append(enrollment_row(transcript.person_id, item))
+        if rows:
+            report.wrote(upsert(connection, lms_enrollments, rows))
+        if all(skip.id is not None for skip in transcript.skipped):
+            report.deleted += soft_delete_missing(
+                connection,
+                lms_enrollments,
+                seen,
+                now=synced_at,
+                scope=lms_enrollments.c.user_id == transcript.person_id,
+            )
+        stamped.append({"person_id": transcript.person_id})
+    if stamped:
+        connection.execute(
+            update(lms_users)
+            .where(lms_users.c.id == bindparam("person_id"))
+            .values(enrollments_synced_at=synced_at),
+            stamped,
+        )
+
+
+async def sync_enrollments(context: SyncContext) -> None:
+    report = context.report.stream(STREAM)
+    max_age = timedelta(days=context.settings.max_age_days)
+    with context.engine.connect() as connection:
+        people = candidates(connection, full=context.full, now=context.started_at, max_age=max_age)
+    report.notes.append(f"{len(people)} partner user(s) to read")
+    done = 0
+    buffer: list[TranscriptResult] = []
+    async for transcript in context.northpass.transcripts(people):
+        context.checkpoint()
+        buffer.append(transcript)
+        done += 1
+        if len(buffer) >= WRITE_EVERY:
+            _flush(context, buffer, report)
+        context.progress(STREAM, done, len(people))
+    _flush(context, buffer, report)
+
+
+def _flush(context: SyncContext, buffer: list[TranscriptResult], report: StreamReport) -> None:
+    if buffer:
+        with context.engine.begin() as connection:
+            store_transcripts(connection, buffer, report, context.started_at)
+        buffer.clear()

@@ -1,0 +1,48 @@
+"""Who counts as a partner user (DESIGN §2.3), defined once for every task.
+
+A partner user is a live LMS user who is a confirmed member of a live group linked to an
+active partner, or whom a live, active contact of an active partner is linked to (by email).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, and_, select, true, union
+
+from partnersync.db.schema import contacts, lms_group_members, lms_groups, lms_users, partners
+
+_active_partner = and_(partners.c.is_active == true(), partners.c.deleted_at.is_(None))
+
+
+def partner_user_pairs() -> Select[tuple[int, str]]:
+    """Distinct (partner_id, user_id) pairs, from group membership and from contacts."""
+    by_group = (
+        select(lms_groups.c.partner_id.label("partner_id"), lms_group_members.c.user_id)
+        .join(lms_groups, lms_groups.c.id == lms_group_members.c.group_id)
+        .join(partners, partners.c.id == lms_groups.c.partner_id)
+        .join(lms_users, lms_users.c.id == lms_group_members.c.user_id)
+        .where(
+            lms_group_members.c.status == "confirmed",
+            lms_group_members.c.deleted_at.is_(None),
+            lms_groups.c.deleted_at.is_(None),
+            lms_users.c.deleted_at.is_(None),
+            _active_partner,
+        )
+    )
+    by_contact = (
+        select(contacts.c.partner_id.label("partner_id"), contacts.c.lms_user_id.label("user_id"))
+        .join(partners, partners.c.id == contacts.c.partner_id)
+        .join(lms_users, lms_users.c.id == contacts.c.lms_user_id)
+        .where(
+            contacts.c.is_active == true(),
+            contacts.c.deleted_at.is_(None),
+            lms_users.c.deleted_at.is_(None),
+            _active_partner,
+        )
+    )
+    pairs = union(by_group, by_contact).subquery("partner_user_pairs")
+    return select(pairs.c.partner_id, pairs.c.user_id)
+
+
+def partner_user_ids() -> Select[tuple[str]]:
+    pairs = partner_user_pairs().subquery()
+    return select(pairs.c.user_id).distinct()
