@@ -1,0 +1,51 @@
+"""One ASGI app serving both simulated APIs and the `/_sandbox` control endpoints."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from partnersync.sandbox import impartner, northpass
+from partnersync.sandbox.state import SandboxState
+
+
+async def get_stats(request: Request) -> Response:
+    return JSONResponse(request.app.state.sandbox.counters.snapshot())
+
+
+async def reset_counters(request: Request) -> Response:
+    request.app.state.sandbox.counters.reset()
+    return Response(status_code=204)
+
+
+async def get_knobs(request: Request) -> Response:
+    return JSONResponse(request.app.state.sandbox.knobs.as_json())
+
+
+async def set_knobs(request: Request) -> Response:
+    """Changes the knobs named in the JSON body; answers with all knobs, or 400."""
+    state: SandboxState = request.app.state.sandbox
+    try:
+        changes = json.loads(await request.body())
+        if not isinstance(changes, dict):
+            raise TypeError("expected a JSON object of knob names and values")
+        knobs = state.set_knobs(**changes)
+    except (ValueError, TypeError) as exc:
+        return JSONResponse({"error": str(exc)}, 400)
+    return JSONResponse(knobs.as_json())
+
+
+def build_app(state: SandboxState) -> Starlette:
+    control = [
+        Route("/_sandbox/stats", get_stats, methods=["GET"]),
+        Route("/_sandbox/reset-counters", reset_counters, methods=["POST"]),
+        Route("/_sandbox/knobs", get_knobs, methods=["GET"]),
+        Route("/_sandbox/knobs", set_knobs, methods=["POST"]),
+    ]
+    app = Starlette(routes=[*control, *northpass.routes(), *impartner.routes()])
+    app.state.sandbox = state
+    return app

@@ -1,0 +1,630 @@
+"""Simulated Northpass LMS API v2: JSON:API shapes, page/limit paging with absolute links,
+Ransack-style filters, sorting and the write endpoints a sync uses."""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from partnersync.sandbox import page_mutations
+from partnersync.sandbox.data import Course, Dataset, Group, Membership, Person, TranscriptItem
+from partnersync.sandbox.pipeline import ApiStyle, api_route
+from partnersync.sandbox.state import SandboxState
+
+JSON_TYPE = "application/json; charset=utf-8"
+FILTER_PARAM = re.compile(r"^filter\[([^\]]+)\](?:\[([^\]]+)\])?$")
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq, "not_eq": operator.ne, "gt": operator.gt, "gteq": operator.ge,
+    "lt": operator.lt, "lteq": operator.le,
+}
+Getter = Callable[[Any], Any]
+Fields = dict[str, tuple[Getter, str]]  # attribute → (getter, kind)
+
+
+class BadRequest(Exception):
+    """A query the API refuses with 400."""
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+
+def timestamp(value: datetime | str | None) -> str | None:
+    """`YYYY-MM-DDTHH:MM:SSZ`; planted malformed values pass through unchanged."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z"
+    return value
+
+
+def error(state: SandboxState, status: int, title: str, detail: str,
+          pointer: str | None = None) -> Response:
+    body: dict[str, Any] = {"status": str(status), "title": title, "detail": detail,
+                            "source": {"pointer": pointer} if pointer else {}}
+    return JSONResponse({"errors": [body]}, status, media_type=JSON_TYPE)
+
+
+def authenticate(request: Request, state: SandboxState) -> str | Response:
+    key = request.headers.get("x-api-key", "")
+    if key in state.northpass_keys:
+        return key
+    return error(state, 401, "Unauthorized",
+                 "Credentials are missing or invalid: send a valid X-Api-Key header.")
+
+
+NORTHPASS = ApiStyle("northpass", authenticate, error)
+
+
+def document(payload: dict[str, Any], status: int = 200) -> Response:
+    return JSONResponse(payload, status, media_type=JSON_TYPE)
+
+
+def root(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def ref(kind: str, record_id: str) -> dict[str, str]:
+    return {"type": kind, "id": record_id}
+
+
+# --- record shapes ------------------------------------------------------------------------
+
+
+def person_fields(ds: Dataset) -> Fields:
+    fields: Fields = {name: (operator.attrgetter(name), kind) for name, kind in (
+        ("id", "str"), ("email", "str"), ("first_name", "str"), ("last_name", "str"),
+        ("full_name", "str"), ("disabled", "bool"), ("unsubscribed", "bool"),
+        ("registration_status", "str"), ("activated_at", "datetime"),
+        ("created_at", "datetime"), ("updated_at", "datetime"),
+        ("last_active_at", "datetime"), ("deactivated_at", "datetime"))}
+    return fields
+
+
+def render_person(ds: Dataset, base: str, p: Person) -> dict[str, Any]:
+    groups = sorted(ds.person_groups.get(p.id, ()))
+    return {
+        "id": p.id,
+        "type": "people",
+        "attributes": {
+            "email": p.email, "first_name": p.first_name, "last_name": p.last_name,
+            "full_name": p.full_name, "disabled": p.disabled, "unsubscribed": p.unsubscribed,
+            "registration_status": p.registration_status,
+            "activated_at": timestamp(p.activated_at), "created_at": timestamp(p.created_at),
+            "updated_at": timestamp(p.updated_at), "last_active_at": timestamp(p.last_active_at),
+            "deactivated_at": timestamp(p.deactivated_at),
+        },
+        "relationships": {"groups": {"data": [ref("groups", g) for g in groups]}},
+        "links": {"self": {"href": f"{base}/v2/people/{p.id}",
+                           "methods": ["get", "patch", "delete"]}},
+    }
+
+
+def group_fields(ds: Dataset) -> Fields:
+    def members(group: Group) -> int:
+        return len(ds.memberships.get(group.id, ()))
+
+    return {"id": (operator.attrgetter("id"), "str"),
+            "name": (operator.attrgetter("name"), "str"),
+            "memberships_count": (members, "number"),
+            "created_at": (operator.attrgetter("created_at"), "datetime"),
+            "updated_at": (operator.attrgetter("updated_at"), "datetime")}
+
+
+def render_group(ds: Dataset, base: str, g: Group) -> dict[str, Any]:
+    return {
+        "id": g.id,
+        "type": "groups",
+        "attributes": {"name": g.name, "memberships_count": len(ds.memberships.get(g.id, ())),
+                       "created_at": timestamp(g.created_at),
+                       "updated_at": timestamp(g.updated_at)},
+        "links": {"self": {"href": f"{base}/v2/groups/{g.id}",
+                           "methods": ["get", "patch", "delete"]}},
+    }
+
+
+MEMBERSHIP_FIELDS: Fields = {
+    "id": (operator.attrgetter("id"), "str"),
+    "person_id": (operator.attrgetter("person_id"), "str"),
+    "created_at": (operator.attrgetter("created_at"), "datetime"),
+}
+
+
+def render_membership(ds: Dataset, base: str, m: Membership) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "type": "memberships",
+        "attributes": {"created_at": timestamp(m.created_at)},
+        "relationships": {"person": {"data": ref("people", m.person_id)},
+                          "group": {"data": ref("groups", m.group_id)}},
+    }
+
+
+def course_fields(ds: Dataset) -> Fields:
+    def enrollments(course: Course) -> int:
+        return len(ds.enrollments.get(course.id, ()))
+
+    fields: Fields = {name: (operator.attrgetter(name), kind) for name, kind in (
+        ("id", "str"), ("name", "str"), ("status", "str"), ("permalink", "str"),
+        ("created_at", "datetime"), ("updated_at", "datetime"))}
+    fields["enrollments_count"] = (enrollments, "number")
+    return fields
+
+
+def render_course(ds: Dataset, base: str, c: Course) -> dict[str, Any]:
+    href = f"{base}/v2/courses/{c.id}"
+    return {
+        "id": c.id,
+        "type": "courses",
+        "attributes": {"name": c.name, "status": c.status, "permalink": c.permalink,
+                       "enrollments_count": len(ds.enrollments.get(c.id, ())),
+                       "created_at": timestamp(c.created_at),
+                       "updated_at": timestamp(c.updated_at)},
+        "relationships": {"categories": {"data": []}},
+        "links": {"self": {"href": href, "meta": {"methods": ["get"]}},
+                  "enrollments": {"href": f"{href}/enrollments", "meta": {"methods": ["get"]}},
+                  "enroll": {"href": f"https://academy.example.com/c/{c.permalink}",
+                             "meta": {"methods": ["get"]}}},
+    }
+
+
+ITEM_FIELDS: Fields = {name: (operator.attrgetter(name), kind) for name, kind in (
+    ("id", "str"), ("person_id", "str"), ("resource_id", "str"), ("resource_type", "str"),
+    ("name", "str"), ("progress_status", "str"), ("progress", "number"),
+    ("enrolled_at", "datetime"), ("started_at", "datetime"), ("completed_at", "datetime"),
+    ("last_active_at", "datetime"), ("expires_at", "datetime"), ("updated_at", "datetime"))}
+ITEM_FIELDS["course_id"] = ITEM_FIELDS["resource_id"]
+
+
+def render_enrollment(ds: Dataset, base: str, item: TranscriptItem) -> dict[str, Any]:
+    return {
+        "id": item.enrollment_id,
+        "type": "enrollments",
+        "attributes": {"person_id": item.person_id, "course_id": item.resource_id,
+                       "progress": item.progress, "enrolled_at": timestamp(item.enrolled_at),
+                       "last_active_on": timestamp(item.last_active_at),
+                       "updated_at": timestamp(item.updated_at)},
+        "relationships": {"person": {"data": ref("people", item.person_id)}},
+    }
+
+
+def render_transcript_item(ds: Dataset, base: str, item: TranscriptItem) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": item.id,
+        "type": "transcript_items",
+        "attributes": {
+            "resource_id": item.resource_id, "resource_type": item.resource_type,
+            "name": item.name, "progress_status": item.progress_status,
+            "progress": item.progress, "enrolled_at": timestamp(item.enrolled_at),
+            "started_at": timestamp(item.started_at),
+            "completed_at": timestamp(item.completed_at),
+            "last_active_at": timestamp(item.last_active_at),
+            "expires_at": timestamp(item.expires_at),
+        },
+        "links": {},
+    }
+    if item.progress_status == "completed":
+        record["links"]["certificate"] = {
+            "href": f"https://academy.example.com/certificates/{item.id}"}
+    return record
+
+
+def render_properties(ds: Dataset, base: str, course_id: str) -> dict[str, Any]:
+    return {"id": course_id, "type": "course_properties",
+            "attributes": {"properties": dict(ds.course_properties[course_id])}}
+
+
+# --- query parameters ----------------------------------------------------------------------
+
+
+def coerce(kind: str, text: str) -> Any:
+    if kind == "datetime":
+        parsed = datetime.fromisoformat(text)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC).replace(microsecond=0)
+    if kind == "bool":
+        if text.lower() in ("true", "1"):
+            return True
+        if text.lower() in ("false", "0"):
+            return False
+        raise ValueError(text)
+    if kind == "number":
+        return float(text)
+    return text
+
+
+def predicate(getter: Getter, kind: str, name: str | None, raw: str) -> Callable[[Any], bool]:
+    """One Ransack condition; like SQL, a missing (null) value matches no comparison."""
+    if name in ("cont", "not_cont") or (name is None and kind == "str"):
+        needle = raw.lower()
+        wanted = name != "not_cont"
+
+        def contains(record: Any) -> bool:
+            value = getter(record)
+            return value is not None and (needle in str(value).lower()) == wanted
+
+        return contains
+    if name == "in":
+        values = {coerce(kind, part) for part in raw.split(",")}
+        return lambda record: getter(record) in values
+    compare = COMPARISONS[name or "eq"]
+    value = coerce(kind, raw)
+
+    def matches(record: Any) -> bool:
+        actual = getter(record)
+        try:
+            return actual is not None and compare(actual, value)
+        except TypeError:  # a planted malformed value never matches
+            return False
+
+    return matches
+
+
+def filters(request: Request, fields: Fields, state: SandboxState) -> list[Callable[[Any], bool]]:
+    conditions = []
+    for key, raw in request.query_params.multi_items():
+        match = FILTER_PARAM.match(key)
+        if not match:
+            continue
+        attribute, name = match.groups()
+        if attribute not in fields or (name is not None and name not in (
+                *COMPARISONS, "cont", "not_cont", "in")):
+            if state.knobs.northpass_unknown_filter == "error":
+                raise BadRequest(f"Unknown filter {key}")
+            continue
+        getter, kind = fields[attribute]
+        try:
+            conditions.append(predicate(getter, kind, name, raw))
+        except ValueError as exc:
+            raise BadRequest(f"Invalid value for {key}: {raw!r}") from exc
+    return conditions
+
+
+def sort_key(getter: Getter, kind: str) -> Callable[[Any], tuple[int, Any]]:
+    """Nulls (and planted malformed dates) sort last ascending, first descending, like Postgres."""
+
+    def key(record: Any) -> tuple[int, Any]:
+        value = getter(record)
+        if value is None or (kind == "datetime" and not isinstance(value, datetime)):
+            return (1, 0)
+        return (0, value)
+
+    return key
+
+
+def sort_keys(request: Request, fields: Fields, state: SandboxState) -> list[tuple[Getter, bool]]:
+    keys = []
+    for part in request.query_params.get("sort", "").split(","):
+        attribute = part.strip().lstrip("-")
+        if not attribute:
+            continue
+        if attribute not in fields:
+            if state.knobs.northpass_unknown_filter == "error":
+                raise BadRequest(f"Unknown sort attribute {attribute}")
+            continue
+        keys.append((sort_key(*fields[attribute]), part.strip().startswith("-")))
+    return keys
+
+
+def positive(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be a positive integer") from exc
+    if value < 1:
+        raise BadRequest(f"{name} must be a positive integer")
+    return value
+
+
+def query_rows(records: Iterable[Any], conditions: list[Callable[[Any], bool]],
+               keys: list[tuple[Getter, bool]]) -> list[Any]:
+    rows = [r for r in records if all(c(r) for c in conditions)] if conditions else list(records)
+    for key, descending in reversed(keys):
+        rows.sort(key=key, reverse=descending)
+    return rows
+
+
+# --- listing ------------------------------------------------------------------------------
+
+
+def page_url(base_url: str, params: list[tuple[str, str]], page: int) -> str:
+    if page > 1:
+        params = [*params, ("page", str(page))]
+    return f"{base_url}?{urlencode(params)}" if params else base_url
+
+
+def links(request: Request, state: SandboxState, page: int, has_next: bool) -> dict[str, Any]:
+    base_url = str(request.url.replace(query=""))
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+    result: dict[str, Any] = {"self": page_url(base_url, params, page)}
+    if page > 1:
+        result["prev"] = page_url(base_url, params, page - 1)
+    style = state.knobs.northpass_next_link_params
+    if style == "drop_limit":
+        params = [(k, v) for k, v in params if k != "limit"]
+    elif style == "drop_filters":
+        params = [(k, v) for k, v in params if not k.startswith("filter[") and k != "sort"]
+    if has_next:
+        result["next"] = page_url(base_url, params, page + 1)
+    elif state.knobs.northpass_last_page_next == "null":
+        result["next"] = None
+    return result
+
+
+def listing(
+    request: Request,
+    state: SandboxState,
+    name: str,
+    records: Callable[[], Iterable[Any]],
+    fields: Fields,
+    render: Callable[[Dataset, str, Any], dict[str, Any]],
+) -> Response:
+    """One page of a collection, with Northpass's paging, filtering, sorting and links."""
+    knobs, ds = state.knobs, state.dataset
+    try:
+        page = positive(request, "page", 1)
+        limit = min(positive(request, "limit", knobs.northpass_default_page_size),
+                    knobs.northpass_max_page_size)
+        conditions = filters(request, fields, state)
+        keys = sort_keys(request, fields, state)
+    except BadRequest as exc:
+        return error(state, 400, "Bad Request", str(exc))
+    query_key = ("northpass", request.url.path, str(sorted(
+        (k, v) for k, v in request.query_params.multi_items() if k not in ("page", "limit"))))
+    base = root(request)
+    with ds.lock:
+        rows = state.cache.rows(query_key, ds.version,
+                                lambda: query_rows(records(), conditions, keys))
+        start = (page - 1) * limit
+        chunk = rows[start:start + limit]
+        data = [render(ds, base, row) for row in chunk]
+    full_last = bool(chunk) and len(chunk) == limit and knobs.northpass_next_on_full_last_page
+    payload: dict[str, Any] = {
+        "data": data,
+        "links": links(request, state, page, start + limit < len(rows) or full_last),
+    }
+    if knobs.northpass_meta:
+        payload["meta"] = {"total_count": len(rows),
+                           "total_pages": math.ceil(len(rows) / limit)}
+    for mutation in state.hooks.after_page(knobs, name):
+        page_mutations.apply(ds, mutation)
+    return document(payload)
+
+
+def not_found(state: SandboxState, what: str) -> Response:
+    return error(state, 404, "Not Found", f"{what} not found")
+
+
+async def body_data(request: Request) -> Any:
+    """The request's top-level `data` member, or BadRequest."""
+    try:
+        body = json.loads(await request.body())
+    except ValueError as exc:
+        raise BadRequest("Request body is not valid JSON") from exc
+    if not isinstance(body, dict) or "data" not in body:
+        raise BadRequest("Request body must have a top-level data member")
+    return body["data"]
+
+
+# --- handlers -----------------------------------------------------------------------------
+
+
+async def list_people(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    return listing(request, state, "people", ds.people.values, person_fields(ds), render_person)
+
+
+async def get_person(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    with ds.lock:
+        person = ds.people.get(request.path_params["id"])
+        if person is None:
+            return not_found(state, "Person")
+        return document({"data": render_person(ds, root(request), person)})
+
+
+async def create_person(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    try:
+        attributes = (await body_data(request)).get("attributes", {})
+    except (BadRequest, AttributeError):
+        return error(state, 400, "Bad Request", "Expected {data: {attributes: {...}}}")
+    email = str(attributes.get("email") or "").strip()
+    if not email:
+        return error(state, 422, "Unprocessable Entity", "Email can't be blank",
+                     "/data/attributes/email")
+    with ds.lock:
+        if any((p.email or "").strip().lower() == email.lower() for p in ds.people.values()):
+            return error(state, 422, "Unprocessable Entity", "Email has already been taken",
+                         "/data/attributes/email")
+        person = ds.add_person(email, str(attributes.get("first_name") or ""),
+                               str(attributes.get("last_name") or ""))
+        return document({"data": render_person(ds, root(request), person)}, 201)
+
+
+async def list_groups(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    return listing(request, state, "groups", ds.groups.values, group_fields(ds), render_group)
+
+
+async def get_group(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    with ds.lock:
+        group = ds.groups.get(request.path_params["id"])
+        if group is None:
+            return not_found(state, "Group")
+        return document({"data": render_group(ds, root(request), group)})
+
+
+async def create_group(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    try:
+        attributes = (await body_data(request)).get("attributes", {})
+    except (BadRequest, AttributeError):
+        return error(state, 400, "Bad Request", "Expected {data: {attributes: {...}}}")
+    name = str(attributes.get("name") or "").strip()
+    if not name:
+        return error(state, 422, "Unprocessable Entity", "Name can't be blank",
+                     "/data/attributes/name")
+    with ds.lock:
+        existing = next((g for g in ds.groups.values() if g.name == name), None)
+        if existing is not None:
+            if state.knobs.northpass_duplicate_group == "conflict":
+                return error(state, 409, "Conflict", "Name has already been taken",
+                             "/data/attributes/name")
+            return document({"data": render_group(ds, root(request), existing)})
+        group = ds.add_group(name)
+        return document({"data": render_group(ds, root(request), group)}, 201)
+
+
+async def update_group(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    try:
+        attributes = (await body_data(request)).get("attributes", {})
+    except (BadRequest, AttributeError):
+        return error(state, 400, "Bad Request", "Expected {data: {attributes: {...}}}")
+    with ds.lock:
+        group_id = request.path_params["id"]
+        if group_id not in ds.groups:
+            return not_found(state, "Group")
+        group = ds.rename_group(group_id, str(attributes.get("name") or ds.groups[group_id].name))
+        return document({"data": render_group(ds, root(request), group)})
+
+
+async def delete_group(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    with ds.lock:
+        if request.path_params["id"] not in ds.groups:
+            return not_found(state, "Group")
+        ds.delete_group(request.path_params["id"])
+    return Response(status_code=204)
+
+
+async def list_memberships(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    members = ds.memberships.get(request.path_params["id"])
+    if members is None:
+        return not_found(state, "Group")
+    return listing(request, state, "memberships", members.values, MEMBERSHIP_FIELDS,
+                   render_membership)
+
+
+async def change_members(request: Request, state: SandboxState) -> Response:
+    """POST adds and DELETE removes `{data: [{type: "people", id}]}` (all or nothing)."""
+    ds = state.dataset
+    try:
+        data = await body_data(request)
+        person_ids = [str(entry["id"]) for entry in data]
+    except (BadRequest, TypeError, KeyError):
+        return error(state, 400, "Bad Request", "Expected {data: [{type: 'people', id}]}")
+    group_id = request.path_params["id"]
+    with ds.lock:
+        if group_id not in ds.groups:
+            return not_found(state, "Group")
+        unknown = [pid for pid in person_ids if pid not in ds.people]
+        if unknown:
+            return error(state, 422, "Unprocessable Entity", f"Unknown people: {unknown}",
+                         "/data")
+        if request.method == "POST":
+            for pid in person_ids:
+                ds.add_membership(group_id, pid)
+            return Response(status_code=204)
+        members = ds.memberships[group_id]
+        missing = [pid for pid in person_ids if pid not in members]
+        if missing and state.knobs.northpass_remove_nonmember_status == 404:
+            return not_found(state, "Membership")
+        for pid in person_ids:
+            ds.remove_membership(group_id, pid)
+    return Response(status_code=204)
+
+
+async def list_courses(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    return listing(request, state, "courses", ds.courses.values, course_fields(ds),
+                   render_course)
+
+
+async def get_course(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    with ds.lock:
+        course = ds.courses.get(request.path_params["id"])
+        if course is None:
+            return not_found(state, "Course")
+        return document({"data": render_course(ds, root(request), course)})
+
+
+async def list_enrollments(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    course_id = request.path_params["id"]
+    if course_id not in ds.courses:
+        return not_found(state, "Course")
+    enrolled = ds.enrollments.get(course_id, {})
+    return listing(request, state, "enrollments", enrolled.values, ITEM_FIELDS,
+                   render_enrollment)
+
+
+async def list_course_properties(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+
+    def visible() -> list[str]:
+        return [cid for cid in ds.course_properties if cid not in ds.forbidden_property_ids]
+
+    fields: Fields = {"id": (lambda cid: cid, "str")}
+    return listing(request, state, "course_properties", visible, fields, render_properties)
+
+
+async def get_course_properties(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    course_id = request.path_params["id"]
+    with ds.lock:
+        if course_id in ds.forbidden_property_ids:
+            return error(state, 403, "Forbidden",
+                         "You are not allowed to access properties of this course")
+        if course_id not in ds.course_properties:
+            return not_found(state, "Course")
+        return document({"data": render_properties(ds, root(request), course_id)})
+
+
+async def list_transcript(request: Request, state: SandboxState) -> Response:
+    ds = state.dataset
+    items = ds.transcripts.get(request.path_params["id"])
+    if not items or request.path_params["id"] not in ds.people:
+        return not_found(state, "Transcript")
+    return listing(request, state, "transcripts", lambda: items, ITEM_FIELDS,
+                   render_transcript_item)
+
+
+def routes() -> list[Route]:
+    def route(method: str, path: str, handler: Any) -> Route:
+        return api_route(NORTHPASS, method, path, handler)
+
+    return [
+        route("GET", "/v2/people", list_people),
+        route("POST", "/v2/people", create_person),
+        route("GET", "/v2/people/{id}", get_person),
+        route("GET", "/v2/groups", list_groups),
+        route("POST", "/v2/groups", create_group),
+        route("GET", "/v2/groups/{id}", get_group),
+        route("PATCH", "/v2/groups/{id}", update_group),
+        route("DELETE", "/v2/groups/{id}", delete_group),
+        route("GET", "/v2/groups/{id}/memberships", list_memberships),
+        route("POST", "/v2/groups/{id}/relationships/people", change_members),
+        route("DELETE", "/v2/groups/{id}/relationships/people", change_members),
+        route("GET", "/v2/courses", list_courses),
+        route("GET", "/v2/courses/{id}", get_course),
+        route("GET", "/v2/courses/{id}/enrollments", list_enrollments),
+        route("GET", "/v2/properties/courses", list_course_properties),
+        route("GET", "/v2/properties/courses/{id}", get_course_properties),
+        route("GET", "/v2/transcripts/{id}", list_transcript),
+    ]

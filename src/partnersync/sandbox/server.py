@@ -1,0 +1,138 @@
+"""Serving the sandbox: in a background thread for tests and benchmarks, or in the foreground
+for `partnersync sandbox`."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from partnersync.sandbox.app import build_app
+from partnersync.sandbox.data import Dataset
+from partnersync.sandbox.generator import generate
+from partnersync.sandbox.knobs import Knobs
+from partnersync.sandbox.state import SandboxState
+
+NORTHPASS_KEYS = ("np-sandbox-key", "np-sandbox-key-2")
+IMPARTNER_KEYS = ("prm-sandbox-key", "prm-sandbox-key-2")
+TENANT_ID = 1
+
+
+@dataclass
+class RunningSandbox:
+    """Handle on a served sandbox: where it listens, its keys, its live data and knobs."""
+
+    base_url: str
+    state: SandboxState
+
+    @property
+    def dataset(self) -> Dataset:
+        return self.state.dataset
+
+    @property
+    def northpass_key(self) -> str:
+        return self.state.northpass_keys[0]
+
+    @property
+    def impartner_key(self) -> str:
+        return self.state.impartner_keys[0]
+
+    @property
+    def northpass_keys(self) -> tuple[str, ...]:
+        return self.state.northpass_keys
+
+    @property
+    def impartner_keys(self) -> tuple[str, ...]:
+        return self.state.impartner_keys
+
+    @property
+    def tenant_id(self) -> int:
+        return self.state.tenant_id
+
+    @property
+    def knobs(self) -> Knobs:
+        return self.state.knobs
+
+    def set_knobs(self, **changes: Any) -> Knobs:
+        return self.state.set_knobs(**changes)
+
+    def stats(self) -> dict[str, Any]:
+        return self.state.counters.snapshot()
+
+    def reset_counters(self) -> None:
+        self.state.counters.reset()
+
+
+def make_state(dataset: Dataset, **knob_overrides: Any) -> SandboxState:
+    return SandboxState(dataset=dataset, knobs=Knobs().updated(**knob_overrides),
+                        northpass_keys=NORTHPASS_KEYS, impartner_keys=IMPARTNER_KEYS,
+                        tenant_id=TENANT_ID)
+
+
+def bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def uvicorn_server(state: SandboxState) -> uvicorn.Server:
+    config = uvicorn.Config(build_app(state), http="h11", loop="asyncio", lifespan="off",
+                            log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=2)
+    return uvicorn.Server(config)
+
+
+@contextmanager
+def running_sandbox(size: str = "tiny", seed: int = 1, *, port: int = 0,
+                    dataset: Dataset | None = None,
+                    **knob_overrides: Any) -> Iterator[RunningSandbox]:
+    """Serves a freshly generated (or the given) dataset on 127.0.0.1 until the block ends."""
+    state = make_state(dataset or generate(size, seed), **knob_overrides)
+    server = uvicorn_server(state)
+    sock = bind(port)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                              name="partnersync-sandbox", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the sandbox server did not start")
+        time.sleep(0.01)
+    try:
+        yield RunningSandbox(f"http://127.0.0.1:{sock.getsockname()[1]}", state)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def main(size: str, port: int, seed: int) -> None:
+    """Serves both APIs on loopback until interrupted, after printing where and with which keys."""
+    started = time.perf_counter()
+    dataset = generate(size, seed)
+    elapsed = time.perf_counter() - started
+    state = make_state(dataset)
+    sock = bind(port)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    print(f"Generated the {size!r} dataset (seed {seed}) in {elapsed:.1f} s: "
+          f"{len(dataset.people)} people, {len(dataset.groups)} groups, "
+          f"{len(dataset.courses)} courses, {len(dataset.accounts)} accounts, "
+          f"{len(dataset.users)} Impartner users.")
+    print(f"Northpass: {base}/v2  (header X-Api-Key: {state.northpass_keys[0]})")
+    print(f"Impartner: {base}/api/objects/v1  (header Authorization: prm-key "
+          f"{state.impartner_keys[0]}, X-PRM-TenantId: {state.tenant_id})")
+    print(f"Control:   {base}/_sandbox/stats, POST {base}/_sandbox/knobs")
+    print(f"NORTHPASS_BASE_URL={base}")
+    print(f"NORTHPASS_API_KEY={state.northpass_keys[0]}")
+    print(f"IMPARTNER_BASE_URL={base}")
+    print(f"IMPARTNER_API_KEY={state.impartner_keys[0]}")
+    print(f"IMPARTNER_TENANT_ID={state.tenant_id}", flush=True)
+    uvicorn_server(state).run(sockets=[sock])
