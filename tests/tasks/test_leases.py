@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, insert, select
+
+from partnersync.db.schema import scheduled_tasks, sync_logs
+from partnersync.tasks import leases
+from partnersync.tasks.leases import AlreadyRunning, UnknownTask
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+TTL = timedelta(seconds=90)
+
+
+def task_row(engine: Engine, task: str = "sync_users"):  # type: ignore[no-untyped-def]
+    with engine.connect() as connection:
+        return connection.execute(
+            select(scheduled_tasks).where(scheduled_tasks.c.task_type == task)
+        ).one()
+
+
+def test_a_live_lease_refuses_a_second_owner(engine: Engine) -> None:
+    with engine.begin() as connection:
+        lease = leases.acquire(connection, "sync_users", "a", NOW, TTL)
+    with pytest.raises(AlreadyRunning, match="held by a"), engine.begin() as connection:
+        leases.acquire(connection, "sync_users", "b", NOW + TTL / 2, TTL)
+    assert task_row(engine).lease_token == lease.token
+
+
+def test_an_expired_lease_is_taken_over_and_its_run_marked_abandoned(engine: Engine) -> None:
+    with engine.begin() as connection:
+        first = leases.acquire(connection, "sync_users", "a", NOW, TTL)
+        log_id = connection.execute(
+            insert(sync_logs).values(
+                sync_type="sync_users", status="running", mode="full", started_at=NOW
+            )
+        ).inserted_primary_key[0]
+        connection.execute(scheduled_tasks.update().values(current_log_id=log_id))
+    later = NOW + TTL + timedelta(seconds=1)
+    with engine.begin() as connection:
+        second = leases.acquire(connection, "sync_users", "b", later, TTL)
+    assert second.token == first.token + 1
+    with engine.begin() as connection:
+        assert not leases.renew(connection, first, later, TTL)
+        assert not leases.release(connection, first, last_status="success")
+        log = connection.execute(select(sync_logs)).one()
+    assert (log.status, log.error_message) == ("failed", leases.ABANDONED)
+    assert task_row(engine).lease_owner == "b"
+
+
+def test_renew_publishes_progress_and_release_frees_the_task(engine: Engine) -> None:
+    with engine.begin() as connection:
+        lease = leases.acquire(connection, "sync_users", "a", NOW, TTL)
+        assert leases.renew(connection, lease, NOW + TTL / 3, TTL, {"stage": "x", "done": 3})
+    assert task_row(engine).progress == {"stage": "x", "done": 3}
+    with engine.begin() as connection:
+        assert leases.release(connection, lease, last_status="success")
+    row = task_row(engine)
+    assert (row.status, row.lease_owner, row.last_status, row.progress) == (
+        "idle",
+        None,
+        "success",
+        None,
+    )
+
+
+def test_reaper_frees_expired_leases_and_makes_the_task_due(engine: Engine) -> None:
+    with engine.begin() as connection:
+        leases.acquire(connection, "sync_users", "dead", NOW, TTL)
+        leases.acquire(connection, "sync_groups", "alive", NOW + TTL, TTL)
+    with engine.begin() as connection:
+        reaped = leases.reap_expired(connection, NOW + TTL + timedelta(seconds=1))
+    assert reaped == ["sync_users"]
+    row = task_row(engine)
+    assert (row.status, row.last_status, row.next_run_at) == (
+        "idle",
+        "failed",
+        NOW + TTL + timedelta(seconds=1),
+    )
+    assert task_row(engine, "sync_groups").status == "running"
+
+
+def test_unknown_task(engine: Engine) -> None:
+    with pytest.raises(UnknownTask), engine.begin() as connection:
+        leases.acquire(connection, "nope", "a", NOW, TTL)
