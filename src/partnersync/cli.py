@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import select
 
+from partnersync import logs
 from partnersync.config import ConfigError, Settings, load_settings
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate as run_migrations
@@ -38,6 +39,15 @@ EXIT_ALREADY_RUNNING = 3
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def main(
+    log_level: str = typer.Option("WARNING", envvar="PARTNERSYNC_LOG_LEVEL", help="log level"),
+    log_json: bool = typer.Option(False, envvar="PARTNERSYNC_LOG_JSON", help="JSON log lines"),
+) -> None:
+    """Keeps a MariaDB database in sync with Northpass LMS and Impartner PRM."""
+    logs.configure(log_level, json=log_json)
 
 
 def settings_or_exit() -> Settings:
