@@ -42,8 +42,6 @@ ACCOUNT_FIELDS = (
     "Partner_Tier__cf",
     "Partner_Type__cf",
     "Account_Status__cf",
-    "Account_Owner__cf",
-    "Account_Owner_Email__cf",
     "CrmId",
     "Website",
     "MailingCity",
@@ -64,6 +62,7 @@ USER_FIELDS = (
     "Title",
     "Phone",
     "AccountId",
+    "AccountName",
     "AccountName",
     "Contact_Status__cf",
     "CrmId",
@@ -119,8 +118,9 @@ class Listing(Generic[M]):
     """An object's records, page by page (`async for page in listing`), plus completeness.
 
     Paging goes on while `skip < count` (a short page does not end it early) and stops on an
-    empty page. `complete` is False when fewer rows arrived than the latest `data.count`
-    promised: a full sync must not sweep deletions after such a fetch.
+    empty page. `complete` is False when fewer rows arrived than `data.count` promised, or when
+    `count` changed while paging: rows added or deleted meanwhile shift offset pages, so some
+    may have been missed. A full sync must not sweep deletions after such a fetch.
     """
 
     def __init__(
@@ -130,21 +130,24 @@ class Listing(Generic[M]):
         self._model = model
         self.count: int | None = None
         self.fetched = 0
+        self._count_changed = False
 
     @property
     def complete(self) -> bool:
-        return self.count is not None and self.fetched >= self.count
+        return self.count is not None and self.fetched >= self.count and not self._count_changed
 
     async def __aiter__(self) -> AsyncIterator[Page[M]]:
         skip = 0
         while True:
-            self.count, results = await self._fetch_page(skip)
+            count, results = await self._fetch_page(skip)
+            self._count_changed |= self.count is not None and count != self.count
+            self.count = count
             if not results:
                 return
             skip += len(results)
             self.fetched += len(results)
             yield parse_page(results, self._model)
-            if skip >= self.count:
+            if skip >= count:
                 return
 
 

@@ -184,8 +184,6 @@ class ImpartnerAccount(_Record):
     partner_tier: str | None = Field(default=None, alias="partner_Tier__cf")
     partner_type: str | None = Field(default=None, alias="partner_Type__cf")
     account_status: str | None = Field(default=None, alias="account_Status__cf")
-    account_owner: str | None = Field(default=None, alias="account_Owner__cf")
-    account_owner_email: Email = Field(default=None, alias="account_Owner_Email__cf")
     crm_id: str | None = Field(default=None, alias="crmId")
     website: str | None = None
     mailing_city: str | None = Field(default=None, alias="mailingCity")
