@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from partnersync.clients import NorthpassCourse, NorthpassCourseProperties
+from partnersync.clients import NorthpassCourse, NorthpassCourseProperties, Page
 from partnersync.db.schema import lms_courses
 from partnersync.sync.collection import Stream, pull
 from partnersync.sync.context import SyncContext
@@ -42,19 +42,33 @@ async def sync_courses(context: SyncContext) -> None:
 async def sync_npcu(context: SyncContext) -> None:
     """Read every course's properties (there is no change filter) and store valid NPCU values.
 
-    A course whose properties are not accessible (403) or whose value is not 0, 1 or 2 is
-    counted as failed with the reason, and its stored value is left as it was.
+    Catalog courses the bulk listing leaves out are asked for one by one; a course whose
+    properties are not accessible (403) or whose value is not 0, 1 or 2 is counted as
+    failed with the reason, and its stored value is left as it was.
     """
     report = context.report.stream("northpass.course_properties")
     values: dict[str, tuple[int, str | None]] = {}
-    async for page in context.northpass.course_properties():
-        context.checkpoint()
+    listed: set[str] = set()
+
+    def take(page: Page[NorthpassCourseProperties]) -> None:
         report.skipped(page.skipped)
         for properties in page.records:
+            listed.add(properties.id)
             value = npcu_of(properties, report)
             if value is not None:
                 values[properties.id] = value
-        context.progress("northpass.course_properties", len(values), None)
+        context.progress("northpass.course_properties", len(listed), None)
+
+    async for page in context.northpass.course_properties():
+        context.checkpoint()
+        take(page)
+    with context.engine.connect() as connection:
+        catalog = set(
+            connection.scalars(select(lms_courses.c.id).where(lms_courses.c.deleted_at.is_(None)))
+        )
+    for course_id in sorted(catalog - listed):
+        context.checkpoint()
+        take(await context.northpass.course_properties_for(course_id))
     with context.engine.begin() as connection:
         store_npcu(connection, values, report)
 
