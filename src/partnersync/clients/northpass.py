@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -35,7 +35,7 @@ from partnersync.clients.records import (
     parse_records,
 )
 from partnersync.clients.retry import MalformedResponse
-from partnersync.clients.session import ApiSession
+from partnersync.clients.session import ABSENT, ApiSession
 from partnersync.clients.settings import NorthpassSettings
 from partnersync.clients.transport import ApiKeyAuth, ApiRequest, RequestStats, Transport
 
@@ -194,7 +194,7 @@ class NorthpassClient:
         sort: str | None = None,
         absent: Collection[int] = (),
     ) -> AsyncIterator[list[Any] | None]:
-        """Every page's `data` of a collection; None once if a status in `absent` answered."""
+        """Every page's `data` of a collection; None, last, if a status in `absent` answered."""
         params = {"limit": str(self.settings.page_size), **filter_params(filters or {})}
         if sort:
             params["sort"] = sort
@@ -203,7 +203,7 @@ class NorthpassClient:
         previous_ids: list[Any] | None = None
         while True:
             body = await self._session.json(request, check=_page_body, absent=absent)
-            if body is None:
+            if body is ABSENT:
                 yield None
                 return
             data, next_link = body
@@ -273,7 +273,7 @@ class NorthpassClient:
         """One course's properties; 403/404 (archived or deleted course) is a reported skip."""
         request = ApiRequest("GET", f"/v2/properties/courses/{_seg(course_id)}")
         body = await self._session.json(request, absent=(403, 404))
-        if body is None:
+        if body is ABSENT:
             return Page([], [Skipped(course_id, "course properties not accessible (403/404)")])
         if not isinstance(body, dict) or "data" not in body:
             return Page([], [Skipped(course_id, "course properties body has no `data`")])
@@ -300,37 +300,47 @@ class NorthpassClient:
         return await self._write_members("POST", group_id, person_ids)
 
     async def remove_group_members(self, group_id: str, person_ids: Iterable[str]) -> WriteResult:
-        """Idempotent remove, ≤50 per request; 404 means already gone."""
+        """Idempotent remove, ≤50 per request; 404 for one person means already gone."""
         return await self._write_members("DELETE", group_id, person_ids)
 
     async def _write_members(
         self, method: str, group_id: str, person_ids: Iterable[str]
     ) -> WriteResult:
+        """Batches first; a refused batch (422, or 404 on remove) is redone person by person,
+        since the API applies a batch all or nothing and does not say who was refused."""
         path = f"/v2/groups/{_seg(group_id)}/relationships/people"
         ids = list(dict.fromkeys(person_ids))
         result = WriteResult()
         for start in range(0, len(ids), MEMBERSHIP_BATCH):
             batch = ids[start : start + MEMBERSHIP_BATCH]
-            try:
-                await self._send_members(method, path, batch)
+            refusal = await self._send_members(method, path, batch)
+            if refusal is None:
                 result.done.extend(batch)
-            except ApiError as exc:
-                if exc.status != 422:
-                    raise
-                for person_id in batch:
-                    try:
-                        await self._send_members(method, path, [person_id])
-                        result.done.append(person_id)
-                    except ApiError as single:
-                        if single.status != 422:
-                            raise
-                        result.failed.append(Skipped(person_id, single.detail))
+                continue
+            for person_id in batch:
+                if len(batch) > 1:
+                    refusal = await self._send_members(method, path, [person_id])
+                if refusal is None or refusal.status == 404:  # 404 only on remove: not a member
+                    result.done.append(person_id)
+                else:
+                    result.failed.append(Skipped(person_id, refusal.detail))
         return result
 
-    async def _send_members(self, method: str, path: str, person_ids: list[str]) -> None:
+    async def _send_members(self, method: str, path: str, person_ids: list[str]) -> _Refusal | None:
         body = {"data": [{"type": "people", "id": person_id} for person_id in person_ids]}
-        absent = (404,) if method == "DELETE" else ()
-        await self._session.json(ApiRequest(method, path, json=body), absent=absent)
+        request = ApiRequest(method, path, json=body)
+        try:
+            answer = await self._session.json(request, absent=(404,) if method == "DELETE" else ())
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            return _Refusal(422, exc.detail)
+        return _Refusal(404, "not a member") if answer is ABSENT else None
+
+
+class _Refusal(NamedTuple):
+    status: int
+    detail: str
 
 
 def _since(updated_since: dt.datetime | None) -> dict[str, Any]:

@@ -23,6 +23,9 @@ from partnersync.clients.retry import (
 )
 from partnersync.clients.transport import ApiRequest, RequestStats, Transport
 
+# Returned instead of a body when the status is one the caller declared as "absent".
+ABSENT: Any = object()
+
 # Checks a decoded body; raises ApiError (final) or MalformedResponse (retried); returns the body.
 BodyCheck = Callable[[ApiRequest, Any], Any]
 
@@ -60,8 +63,8 @@ class ApiSession:
     ) -> Any:
         """Send `request` until it succeeds and return its decoded JSON body.
 
-        Statuses in `absent` (e.g. 404 for a person without transcripts) return None instead of
-        raising. A 204 or empty success body decodes to None.
+        Statuses in `absent` (e.g. 404 for a person without transcripts) return `ABSENT` instead
+        of raising. A 204 or empty success body decodes to None.
         """
         async with self._slots:
             attempts = 0
@@ -73,7 +76,7 @@ class ApiSession:
                             self.stats.retries += 1
                         response = await self._send_once(request)
                         if response.status_code in absent:
-                            return None
+                            return ABSENT
                         body = self._decode(request, response)
                         return check(request, body) if check else body
             except ApiError:
