@@ -369,6 +369,9 @@ class Dataset:
             item.expires_at = expires_at
             item.last_active_at = now
             item.updated_at = now
+            if person_id in self.people:  # learning activity shows on the person record too
+                self.people[person_id].last_active_at = now
+                self.people[person_id].updated_at = now
             return item
 
     # --- Impartner --------------------------------------------------------------------------

@@ -38,12 +38,12 @@ def candidates(
         synced = lms_users.c.enrollments_synced_at
         joined_since = exists().where(
             lms_group_members.c.user_id == lms_users.c.id,
-            lms_group_members.c.added_at > synced,
+            lms_group_members.c.added_at >= synced,
         )
         query = query.where(
             or_(
                 synced.is_(None),
-                lms_users.c.last_active_at > synced,
+                lms_users.c.last_active_at >= synced,
                 joined_since,
                 synced < now - max_age,
             )
@@ -64,6 +64,13 @@ def enrollment_row(person_id: str, item: TranscriptItem) -> dict[str, Any]:
         "expires_at": item.expires_at,
         "last_active_at": item.last_active_at,
     }
+
+
+def sync_stamp(run_started: datetime) -> datetime:
+    """The run start floored to the second: vendors stamp activity at second precision, so
+    activity in the same second as the run start compares equal and is read again next time.
+    """
+    return run_started.replace(microsecond=0)
 
 
 def store_transcripts(
@@ -131,5 +138,5 @@ async def sync_enrollments(context: SyncContext) -> None:
 def _flush(context: SyncContext, buffer: list[TranscriptResult], report: StreamReport) -> None:
     if buffer:
         with context.engine.begin() as connection:
-            store_transcripts(connection, buffer, report, context.started_at)
+            store_transcripts(connection, buffer, report, sync_stamp(context.started_at))
         buffer.clear()
