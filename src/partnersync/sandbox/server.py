@@ -76,7 +76,8 @@ def make_state(dataset: Dataset, **knob_overrides: Any) -> SandboxState:
 
 
 def bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # an explicit protocol lets asyncio set TCP_NODELAY on accepted connections (no 40 ms stalls)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     return sock
