@@ -27,6 +27,7 @@ from partnersync.config import ConfigError, Settings, load_settings
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate as run_migrations
 from partnersync.db.schema import scheduled_tasks, sync_logs
+from partnersync.sync import group_links
 from partnersync.sync.context import Progress as ProgressCallback
 from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.registry import SYNC_ALL_ORDER
@@ -232,5 +233,61 @@ def history(
                 )
             ),
             row.error_message or "",
+        )
+    console.print(table)
+
+
+link_app = typer.Typer(no_args_is_help=True, help="Manual group ↔ partner links.")
+app.add_typer(link_app, name="link")
+
+
+@link_app.command("set")
+def link_set(
+    group_id: str = typer.Argument(..., help="the Northpass group id"),
+    partner_id: int | None = typer.Argument(None, help="partners.id"),
+    impartner_id: int | None = typer.Option(None, help="the partner's Impartner account id"),
+) -> None:
+    """Link a group to a partner for good: the matcher never overwrites a manual link."""
+    engine = make_engine(settings_or_exit().database_url)
+    try:
+        with engine.begin() as connection:
+            partner = group_links.resolve_partner(connection, partner_id, impartner_id)
+            group_links.set_manual_link(connection, group_id, partner)
+    except group_links.LinkError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_USAGE) from None
+    console.print(f"group {group_id} is linked to partner {partner} (manual)")
+
+
+@link_app.command("clear")
+def link_clear(group_id: str = typer.Argument(..., help="the Northpass group id")) -> None:
+    """Remove a group's link; the next sync_groups may match it again by name."""
+    engine = make_engine(settings_or_exit().database_url)
+    try:
+        with engine.begin() as connection:
+            group_links.clear_manual_link(connection, group_id)
+    except group_links.LinkError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_USAGE) from None
+    console.print(f"group {group_id} is unlinked; automatic matching applies again")
+
+
+@link_app.command("list")
+def link_list(
+    unlinked: bool = typer.Option(False, "--unlinked", help="only groups without a partner"),
+) -> None:
+    """Live groups with their partner and how they were linked."""
+    engine = make_engine(settings_or_exit().database_url)
+    with engine.connect() as connection:
+        links = group_links.list_links(connection, unlinked=unlinked)
+    table = Table("group id", "group", "partner id", "impartner id", "partner", "link")
+    for link in links:
+        table.add_row(
+            link.group_id,
+            link.group_name,
+            str(link.partner_id) if link.partner_id is not None else "-",
+            str(link.impartner_id) if link.impartner_id is not None else "-",
+            link.partner_name or "-",
+            link.link or "-",
         )
     console.print(table)

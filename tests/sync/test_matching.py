@@ -1,0 +1,180 @@
+"""Group ↔ partner matching: properties of `normalise` and the tiers, and real-world variants."""
+
+from __future__ import annotations
+
+from difflib import SequenceMatcher
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from partnersync.sync.matching import (
+    _PartnerIndex,
+    exact_key,
+    is_all_partners,
+    is_system_group,
+    match_groups,
+    match_groups_detailed,
+    normalise,
+)
+
+names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=40)
+company = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜéñø &.,-()'", min_size=1, max_size=30)
+
+
+@given(names)
+def test_normalise_is_idempotent(name: str) -> None:
+    once = normalise(name)
+    assert normalise(once) == once
+
+
+@given(names)
+def test_normalise_ignores_case_and_surrounding_space(name: str) -> None:
+    assert normalise(f"  {name.upper()} ") == normalise(name.lower().upper())
+
+
+@given(st.lists(company, min_size=1, max_size=12, unique_by=exact_key), st.data())
+def test_a_group_named_like_a_partner_matches_it(
+    partner_names: list[str], data: st.DataObject
+) -> None:
+    partners = list(enumerate(partner_names))
+    target, name = data.draw(st.sampled_from(partners))
+    assume(name.strip() and not is_system_group(name))
+    spelled = data.draw(st.sampled_from([name, name.upper(), f" {name.lower()}  "]))
+    assert match_groups([("g", spelled)], partners) == {"g": target}
+
+
+@given(st.lists(company, min_size=1, max_size=12, unique_by=exact_key), st.data())
+def test_ptr_prefix_plus_partner_name_matches_it(
+    partner_names: list[str], data: st.DataObject
+) -> None:
+    partners = list(enumerate(partner_names))
+    target, name = data.draw(st.sampled_from(partners))
+    prefixed = data.draw(st.sampled_from(["ptr_", "PTR_", "Ptr "])) + name
+    taken = {exact_key(other) for _, other in partners}
+    assume(name.strip() and exact_key(prefixed) not in taken)
+    assert match_groups([("g", prefixed)], partners) == {"g": target}
+
+
+@given(st.lists(st.tuples(st.text(max_size=20), company), max_size=10))
+def test_matches_point_at_given_partners_only(pairs: list[tuple[str, str]]) -> None:
+    partners = list(enumerate(name for _, name in pairs))
+    groups = [(f"g{i}", name) for i, (name, _) in enumerate(pairs)]
+    result = match_groups(groups, partners)
+    assert set(result) <= {group_id for group_id, _ in groups}
+    assert set(result.values()) <= {partner_id for partner_id, _ in partners}
+
+
+similar = st.text(alphabet="abc d", min_size=1, max_size=14)
+
+
+@given(
+    st.lists(similar, min_size=1, max_size=15),
+    similar,
+    st.sampled_from([0.5, 0.7, 0.85, 0.92]),
+)
+def test_fuzzy_candidate_filter_loses_nothing(
+    partner_names: list[str], group: str, threshold: float
+) -> None:
+    """The trigram pre-filter must find exactly what comparing with every partner finds."""
+    core = normalise(group)
+    assume(core)
+    scores: dict[int, float] = {}
+    for partner_id, name in enumerate(partner_names):
+        other = normalise(name)
+        if other:
+            scores[partner_id] = SequenceMatcher(None, other, core, autojunk=False).ratio()
+    best = max((s for s in scores.values() if s >= threshold), default=None)
+    expected = {p for p, s in scores.items() if s == best}
+    found, _ = _PartnerIndex(enumerate(partner_names)).fuzzy(core, threshold)
+    assert found == expected
+
+
+PARTNERS = [
+    (1, "Blue Consulting Inc."),
+    (2, "Smith & Sons Co., Ltd."),
+    (3, "Société Générale Informatique S.A."),
+    (4, "Nordlicht Systemhaus GmbH"),
+    (5, "Apex Data Pty Ltd"),
+    (6, "Vertex Analytics LLC"),
+    (7, "Vertex Analytics Ltd"),  # same core as 6: only exact names can tell them apart
+    (8, "Pinnacle Workflow Solutions Limited"),
+    (9, "Orion Cloud Services"),
+    (10, "Orion Cloud Servers"),
+]
+
+
+@pytest.mark.parametrize(
+    ("group", "partner", "tier"),
+    [
+        ("Blue Consulting Inc.", 1, "exact"),
+        ("BLUE CONSULTING INC.", 1, "exact"),
+        ("  blue consulting inc.  ", 1, "exact"),
+        ("ptr_Blue Consulting Inc.", 1, "ptr"),
+        ("PTR_blue consulting inc.", 1, "ptr"),
+        ("Blue Consulting", 1, "normalised"),
+        ("Blue Consulting, LLC", 1, "normalised"),
+        ("ptr_Blue Consulting", 1, "normalised"),
+        ("Smith and Sons", 2, "normalised"),
+        ("Smith & Sons Co Ltd", 2, "normalised"),
+        ("Societe Generale Informatique", 3, "normalised"),
+        ("Société Générale Informatique (France)", 3, "normalised"),
+        ("Nordlicht Systemhaus AG", 4, "normalised"),
+        ("Apex Data Pty. Ltd.", 5, "normalised"),
+        ("Vertex Analytics LLC", 6, "exact"),
+        ("Vertex Analytics Ltd", 7, "exact"),
+        ("Pinnacle Workflow Solution", 8, "fuzzy"),
+        ("Pinnacle Workflow-Solutions Ltd", 8, "normalised"),
+    ],
+)
+def test_real_world_variants(group: str, partner: int, tier: str) -> None:
+    result = match_groups_detailed([("g", group)], PARTNERS)
+    assert result.matches["g"].partner_id == partner
+    assert result.matches["g"].tier == tier
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        "All Partners",
+        "ALL PARTNERS ",
+        "All Users",
+        "Internal Staff",
+        "Customers - EMEA",
+        "Blue",  # a prefix is not a match
+        "Vertex Analytics",  # two partners normalise to this: ambiguous
+        "Orion Cloud Serv",  # equally close to two partners: ambiguous
+        "",
+        "   ",
+        "Inc.",
+    ],
+)
+def test_unrelated_system_and_ambiguous_groups_stay_unlinked(group: str) -> None:
+    assert match_groups([("g", group)], PARTNERS) == {}
+
+
+def test_ambiguous_groups_are_reported() -> None:
+    result = match_groups_detailed([("g1", "Vertex Analytics"), ("g2", "Blue")], PARTNERS)
+    assert result.ambiguous == {"g1"}
+    assert result.matches == {}
+
+
+def test_partners_without_a_name_are_ignored() -> None:
+    assert match_groups([("g", "Acme")], [(1, None), (2, " "), (3, "Acme Inc")]) == {"g": 3}
+
+
+def test_several_groups_may_link_to_one_partner() -> None:
+    groups = [("a", "Blue Consulting Inc."), ("b", "ptr_Blue Consulting Inc.")]
+    assert match_groups(groups, PARTNERS) == {"a": 1, "b": 1}
+
+
+def test_fuzzy_threshold_is_a_parameter() -> None:
+    groups = [("g", "Pinnacle Wrkflw Soltns")]
+    assert match_groups(groups, PARTNERS) == {}
+    assert match_groups(groups, PARTNERS, threshold=0.85) == {"g": 8}
+
+
+def test_system_group_names() -> None:
+    assert is_all_partners(" all partners") and is_all_partners("ALL PARTNER")
+    assert is_system_group("All Users") and not is_all_partners("All Users")
+    assert not is_system_group("All Partners Europe")
