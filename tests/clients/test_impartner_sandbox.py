@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from partnersync.clients import ApiError, ImpartnerClient, Listing
+from partnersync.clients import ApiError, ImpartnerClient, ImpartnerRegion, Listing
 from partnersync.sandbox.server import RunningSandbox
 
 from .conftest import FAULTY, impartner_settings
@@ -154,21 +154,43 @@ def test_success_false_is_an_error_even_with_http_200(
     assert (prm.stats.requests, prm.stats.retries, prm.stats.failures) == (1, 0, 1)
 
 
-@pytest.mark.parametrize("action", ["delete", "insert"])
-def test_a_fetch_whose_total_moved_is_not_complete(sandbox: RunningSandbox, action: str) -> None:
-    """Rows deleted or added while paging shift offset pages: never sweep after such a fetch."""
+@pytest.mark.parametrize("action", ["delete", "insert", "touch"])
+def test_changes_while_paging_never_hide_a_row_and_deletions_prevent_a_sweep(
+    sandbox: RunningSandbox, action: str
+) -> None:
+    """Keyset pages cannot shift: every row that exists throughout is read exactly once.
+
+    (The sandbox deletes the lowest id, which was already read: nothing is missing.)
+    """
+    before = set(sandbox.dataset.users)
     sandbox.set_knobs(
         page_mutations=[{"listing": "User", "after_page": 1, "action": action, "count": 3}]
     )
 
-    async def scenario() -> tuple[Listing[Any], Listing[Any]]:
+    async def scenario() -> tuple[Listing[Any], list[int]]:
         async with ImpartnerClient(impartner_settings(sandbox, page_size=10)) as prm:
             moved = prm.users()
-            await collect(moved)
-            settled = prm.users()
-            await collect(settled)
-        return moved, settled
+            ids = [user.id for page in [p async for p in moved] for user in page.records]
+        return moved, ids
 
-    moved, settled = asyncio.run(scenario())
-    assert not moved.complete
-    assert settled.complete and settled.fetched == len(sandbox.dataset.users)
+    moved, ids = asyncio.run(scenario())
+    assert len(ids) == len(set(ids))
+    survivors = before & set(sandbox.dataset.users)
+    assert survivors <= set(ids)
+    assert moved.complete
+
+
+def test_fewer_rows_than_counted_is_not_complete() -> None:
+    """Rows deleted ahead of the cursor leave the fetch short of its count: no sweep then."""
+    pages = {None: (5, [{"id": 1}, {"id": 2}]), 2: (2, [{"id": 4}, {"id": 5}])}
+
+    async def fetch(after: int | None) -> tuple[int, list[Any]]:
+        return pages[after]
+
+    async def read() -> Listing[Any]:
+        listing: Listing[Any] = Listing(fetch, ImpartnerRegion)
+        assert [r.id for p in [p async for p in listing] for r in p.records] == [1, 2, 4, 5]
+        return listing
+
+    listing = asyncio.run(read())
+    assert (listing.count, listing.fetched, listing.complete) == (5, 4, False)

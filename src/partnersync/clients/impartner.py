@@ -1,7 +1,7 @@
 """Impartner PRM Objects API v1 client: paths, parameters and record shapes only.
 
-Reads page with `skip`/`take`, always with explicit `fields` and `orderby=Id` (stable order), and
-check what they got against `data.count`. Responses use camelCase keys; `success:false` is an
+Reads pages by key (`orderby=Id`, `Id > last`, `take`), always with explicit `fields`, and
+checks what they got against `data.count`. Responses use camelCase keys; `success:false` is an
 error even with HTTP 200.
 """
 
@@ -117,37 +117,45 @@ def _list_data(request: ApiRequest, body: Any) -> tuple[int, list[Any]]:
 class Listing(Generic[M]):
     """An object's records, page by page (`async for page in listing`), plus completeness.
 
-    Paging goes on while `skip < count` (a short page does not end it early) and stops on an
-    empty page. `complete` is False when fewer rows arrived than `data.count` promised, or when
-    `count` changed while paging: rows added or deleted meanwhile shift offset pages, so some
-    may have been missed. A full sync must not sweep deletions after such a fetch.
+    Pages are read by key, not by offset: ordered by `Id`, each page asks for `Id > last id
+    seen`, so rows added or deleted meanwhile cannot shift a row past the cursor unseen.
+    Paging ends on an empty page or on a page that holds all that `data.count` says remains.
+    `count` is the total the first page promised; `complete` is False when fewer rows arrived
+    (rows deleted meanwhile, or a short answer): a full sync must not sweep after that.
     """
 
     def __init__(
-        self, fetch_page: Callable[[int], Awaitable[tuple[int, list[Any]]]], model: type[M]
+        self, fetch_page: Callable[[int | None], Awaitable[tuple[int, list[Any]]]], model: type[M]
     ) -> None:
         self._fetch_page = fetch_page
         self._model = model
         self.count: int | None = None
         self.fetched = 0
-        self._count_changed = False
+        self._exhausted = False
 
     @property
     def complete(self) -> bool:
-        return self.count is not None and self.fetched >= self.count and not self._count_changed
+        return self._exhausted and self.count is not None and self.fetched >= self.count
 
     async def __aiter__(self) -> AsyncIterator[Page[M]]:
-        skip = 0
+        after: int | None = None
         while True:
-            count, results = await self._fetch_page(skip)
-            self._count_changed |= self.count is not None and count != self.count
-            self.count = count
+            remaining, results = await self._fetch_page(after)
+            if self.count is None:
+                self.count = remaining
             if not results:
+                self._exhausted = True
                 return
-            skip += len(results)
             self.fetched += len(results)
             yield parse_page(results, self._model)
-            if skip >= count:
+            ids = [
+                row["id"] for row in results if isinstance(row, dict) and type(row.get("id")) is int
+            ]
+            if not ids:
+                raise MalformedResponse("an Impartner page without integer ids cannot be continued")
+            after = max(ids)
+            if len(results) >= remaining:
+                self._exhausted = True
                 return
 
 
@@ -223,18 +231,21 @@ class ImpartnerClient:
         clauses = [f"({filter})"] if filter else []
         if updated_since is not None:
             clauses.append(f"Updated >= '{format_time(updated_since)}'")
-        params = {"fields": ",".join(fields), "orderby": "Id"}
-        if clauses:
-            params["filter"] = " and ".join(clauses)
-        return Listing(functools.partial(self._fetch_page, object_name, params), model)
+        return Listing(
+            functools.partial(self._fetch_page, object_name, ",".join(fields), clauses), model
+        )
 
     async def _fetch_page(
-        self, object_name: str, params: Mapping[str, str], skip: int
+        self, object_name: str, fields: str, clauses: list[str], after_id: int | None
     ) -> tuple[int, list[Any]]:
+        where = [*clauses, f"Id > {after_id}"] if after_id is not None else clauses
+        params = [("fields", fields), ("orderby", "Id")]
+        if where:
+            params.append(("filter", " and ".join(where)))
         request = ApiRequest(
             "GET",
             f"{BASE_PATH}/{object_name}",
-            (*params.items(), ("skip", str(skip)), ("take", str(self.settings.page_size))),
+            (*params, ("skip", "0"), ("take", str(self.settings.page_size))),
         )
         count, results = await self._session.json(request, check=_list_data)
         return count, results
