@@ -35,3 +35,37 @@ def test_bad_configuration_fails_naming_the_setting(tmp_path: Path) -> None:
     result = run("migrate", env={"PARTNERSYNC_DATABASE_URL": "oracle://x"})
     assert result.returncode == 2
     assert "PARTNERSYNC_DATABASE_URL" in result.stderr
+
+
+def test_sandbox_command_serves_both_apis_and_prints_where(tmp_path: Path) -> None:
+    import httpx
+
+    process = subprocess.Popen(
+        [str(SCRIPT), "sandbox", "--size", "tiny", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        printed: dict[str, str] = {}
+        for line in iter(process.stdout.readline, ""):
+            name, _, value = line.strip().partition("=")
+            if name.isupper() and value:
+                printed[name] = value
+            if name == "IMPARTNER_TENANT_ID":
+                break
+        people = httpx.get(
+            f"{printed['NORTHPASS_BASE_URL']}/v2/people",
+            headers={"X-Api-Key": printed["NORTHPASS_API_KEY"]},
+        )
+        accounts = httpx.get(
+            f"{printed['IMPARTNER_BASE_URL']}/api/objects/v1/Account",
+            params={"fields": "Id,Name", "take": 5},
+            headers={"Authorization": f"prm-key {printed['IMPARTNER_API_KEY']}"},
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert people.status_code == 200 and people.json()["data"]
+    assert accounts.json()["success"] is True

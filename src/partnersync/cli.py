@@ -69,6 +69,22 @@ def migrate() -> None:
 
 
 @app.command()
+def sandbox(
+    size: str = typer.Option("demo", help="tiny, demo or reference"),
+    port: int = typer.Option(8700, help="port on 127.0.0.1 (0 picks a free one)"),
+    seed: int = typer.Option(1, help="data generator seed"),
+) -> None:
+    """Serve the simulated Northpass and Impartner APIs on loopback until Ctrl-C."""
+    from partnersync.sandbox.generator import SIZES
+    from partnersync.sandbox.server import main as serve_sandbox
+
+    if size not in SIZES:
+        err.print(f"[red]unknown size {size!r}; choose one of {', '.join(SIZES)}[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    serve_sandbox(size, port, seed)
+
+
+@app.command()
 def tasks() -> None:
     """The task registry with each task's state."""
     settings = settings_or_exit()
