@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from partnersync.sync.courses import sync_courses, sync_npcu
 from partnersync.sync.enrollments import sync_enrollments
+from partnersync.sync.groups import sync_groups
 from partnersync.sync.people import sync_users
 from partnersync.tasks.runner import TaskFunction
 
@@ -11,5 +12,6 @@ TASK_FUNCTIONS: dict[str, TaskFunction] = {
     "sync_courses": sync_courses,
     "sync_npcu": sync_npcu,
     "sync_users": sync_users,
+    "sync_groups": sync_groups,
     "sync_enrollments": sync_enrollments,
 }
