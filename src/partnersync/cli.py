@@ -25,8 +25,11 @@ from sqlalchemy import select
 from partnersync import logs
 from partnersync.config import ConfigError, Settings, load_settings
 from partnersync.db.engine import make_engine
+from partnersync.db.migrate import is_current
 from partnersync.db.migrate import migrate as run_migrations
 from partnersync.db.schema import scheduled_tasks, sync_logs
+from partnersync.scheduler.scheduler import Scheduler
+from partnersync.scheduler.scheduler import serve as serve_until_stopped
 from partnersync.sync import group_links
 from partnersync.sync.context import Progress as ProgressCallback
 from partnersync.tasks.functions import TASK_FUNCTIONS
@@ -251,6 +254,23 @@ def history(
             row.error_message or "",
         )
     console.print(table)
+
+
+@app.command()
+def serve(
+    owner: str | None = typer.Option(None, help="this replica's name (default host:pid:random)"),
+    max_concurrent: int | None = typer.Option(
+        None, min=1, help="runs started at a time (default PARTNERSYNC_MAX_CONCURRENT_RUNS)"
+    ),
+) -> None:
+    """Run the scheduler until SIGTERM or SIGINT; several replicas may share one database."""
+    settings = settings_or_exit()
+    engine = make_engine(settings.database_url)
+    if not is_current(engine):
+        err.print("[red]the database schema is not current; run `partnersync migrate` first[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    scheduler = Scheduler(engine, settings, owner=owner, max_concurrent=max_concurrent)
+    serve_until_stopped(scheduler)
 
 
 link_app = typer.Typer(no_args_is_help=True, help="Manual group ↔ partner links.")

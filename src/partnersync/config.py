@@ -98,6 +98,26 @@ class Settings(BaseSettings):
         "a task's lease lasts this long without a heartbeat (renewed every third)",
         ge=3,
     )
+    scheduler_tick_seconds: float = _env(
+        "PARTNERSYNC_SCHEDULER_TICK_SECONDS",
+        15.0,
+        "how often the scheduler looks for due tasks and expired leases",
+        gt=0,
+    )
+    max_concurrent_runs: int = _env(
+        "PARTNERSYNC_MAX_CONCURRENT_RUNS", 2, "runs one scheduler process starts at a time", ge=1
+    )
+    shutdown_grace_seconds: float = _env(
+        "PARTNERSYNC_SHUTDOWN_GRACE_SECONDS",
+        300.0,
+        "on SIGTERM, running runs get this long to finish before they are stopped as failed",
+        ge=0,
+    )
+    alert_webhook_url: SecretStr | None = _env(
+        "PARTNERSYNC_ALERT_WEBHOOK_URL",
+        None,
+        "POSTs a JSON message when a task starts failing and when it recovers",
+    )
     max_age_days: int = _env(
         "PARTNERSYNC_ENROLLMENT_MAX_AGE_DAYS",
         7,
@@ -124,6 +144,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _http_secret_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, insert, select
 
 from partnersync.db.schema import scheduled_tasks
@@ -51,3 +53,11 @@ def migrate(engine: Engine) -> int:
         command.upgrade(alembic_config(connection), "head")
     with engine.begin() as connection:
         return seed_tasks(connection)
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether the database is at the newest migration (checked, never changed)."""
+    with engine.connect() as connection:
+        heads = ScriptDirectory.from_config(alembic_config(connection)).get_heads()
+        current = MigrationContext.configure(connection).get_current_heads()
+    return set(current) == set(heads)

@@ -74,10 +74,19 @@ def mark_abandoned(connection: Connection, log_id: int | None, now: datetime) ->
     )
 
 
-def acquire(connection: Connection, task: str, owner: str, now: datetime, ttl: timedelta) -> Lease:
+def acquire(
+    connection: Connection,
+    task: str,
+    owner: str,
+    now: datetime,
+    ttl: timedelta,
+    expected_token: int | None = None,
+) -> Lease:
     """Take `task`'s lease, or raise `AlreadyRunning` if a live lease exists.
 
-    An expired lease is taken over; its run is recorded as abandoned.
+    An expired lease is taken over; its run is recorded as abandoned. With
+    `expected_token` (the token seen when the task was found due) the lease is refused
+    if anyone took it since, so a task another replica has just run is not run again.
     """
     row = connection.execute(
         select(scheduled_tasks).where(scheduled_tasks.c.task_type == task)
@@ -86,6 +95,8 @@ def acquire(connection: Connection, task: str, owner: str, now: datetime, ttl: t
         raise UnknownTask(task)
     running = row.status == "running"
     if running and row.lease_expires_at is not None and row.lease_expires_at > now:
+        raise AlreadyRunning(task, row.lease_owner)
+    if expected_token is not None and row.lease_token != expected_token:
         raise AlreadyRunning(task, row.lease_owner)
     token = row.lease_token + 1
     taken = connection.execute(

@@ -30,7 +30,16 @@ TaskFunction = Callable[[SyncContext], Awaitable[None]]
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["AlreadyRunning", "RunOutcome", "UnknownTask", "run_task"]
+__all__ = ["AlreadyRunning", "RunCancelled", "RunOutcome", "UnknownTask", "run_task"]
+
+INTERRUPTED = "interrupted by shutdown"
+
+
+class RunCancelled(Exception):
+    """Raised at a checkpoint once the process is shutting down; the run is recorded failed."""
+
+    def __init__(self) -> None:
+        super().__init__(INTERRUPTED)
 
 
 @dataclass
@@ -42,6 +51,9 @@ class RunOutcome:
     report: RunReport
     started_at: datetime
     completed_at: datetime
+    previous_failures: int = 0
+    """`consecutive_failures` before this run: with `status` it tells a task started or
+    stopped failing, from what the database recorded rather than a process's memory."""
 
 
 @dataclass
@@ -87,7 +99,8 @@ class _Heartbeat:
 
 def describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    return text if isinstance(exc, (LeaseLost, AlreadyRunning)) else f"{type(exc).__name__}: {text}"
+    plain = (LeaseLost, AlreadyRunning, RunCancelled)
+    return text if isinstance(exc, plain) else f"{type(exc).__name__}: {text}"
 
 
 def run_task(
@@ -102,17 +115,22 @@ def run_task(
     progress: Progress | None = None,
     scheduled_for: datetime | None = None,
     clock: Callable[[], datetime] = utcnow,
+    cancel: threading.Event | None = None,
+    expected_token: int | None = None,
 ) -> RunOutcome:
     """Run `task` once under its lease. Raises `AlreadyRunning` / `UnknownTask` before starting.
 
     A failure of the task itself is recorded (log row `failed`, error message, backoff on
     the task row) and returned, not raised; an interrupt is recorded and then re-raised.
+    Once `cancel` is set the task's next checkpoint raises `RunCancelled`, so a shutting
+    down process records its run as failed instead of leaving it to expire.
+    `expected_token`: see `leases.acquire`.
     """
     owner = owner or leases.default_owner()
     ttl = timedelta(seconds=settings.lease_seconds)
     started = clock()
     with engine.begin() as connection:
-        lease = leases.acquire(connection, task, owner, started, ttl)
+        lease = leases.acquire(connection, task, owner, started, ttl, expected_token)
         log_id: int = connection.execute(
             insert(sync_logs).values(
                 sync_type=task,
@@ -136,13 +154,18 @@ def run_task(
         if progress is not None:
             progress(stage, done, total)
 
+    def checkpoint() -> None:
+        heartbeat.checkpoint()
+        if cancel is not None and cancel.is_set():
+            raise RunCancelled
+
     context = SyncContext(
         engine=engine,
         settings=settings,
         mode=mode,
         started_at=started,
         progress=report_progress,
-        checkpoint=heartbeat.checkpoint,
+        checkpoint=checkpoint,
     )
     heartbeat.start()
     error: BaseException | None = None
@@ -180,9 +203,9 @@ def _finish(
     message = None if error is None else describe(error)
     details = context.details()
     with engine.begin() as connection:
-        connection.execute(
+        connection.execute(  # a row already marked abandoned by a taker-over keeps that verdict
             update(sync_logs)
-            .where(sync_logs.c.id == log_id)
+            .where(sync_logs.c.id == log_id, sync_logs.c.status == "running")
             .values(
                 status=status,
                 completed_at=finished,
@@ -218,4 +241,13 @@ def _finish(
         if not leases.release(connection, lease, **outcome_values):
             log.warning("lease was taken over before the run finished", task=lease.task)
     log.info("run finished", task=lease.task, status=status, log_id=log_id, error=message)
-    return RunOutcome(lease.task, log_id, status, message, report, context.started_at, finished)
+    return RunOutcome(
+        lease.task,
+        log_id,
+        status,
+        message,
+        report,
+        context.started_at,
+        finished,
+        task.consecutive_failures,
+    )

@@ -1,0 +1,1 @@
+"""The scheduler: runs due tasks through the runner, on any number of replicas."""

@@ -1,0 +1,261 @@
+"""The scheduler loop: finds due tasks and runs them through the runner in worker threads.
+
+Any number of replicas may run it against one database. Each tick frees expired leases
+(crash recovery), reads the task rows and starts the due ones in dependency order, at
+most `max_concurrent` at a time in this process. The runner's database lease decides who
+runs a task; what this process remembers only counts its own slots.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from types import FrameType
+
+import structlog
+from sqlalchemy import Connection, Engine, select, update
+
+from partnersync.config import Settings
+from partnersync.db.schema import scheduled_tasks, sync_logs
+from partnersync.db.types import utcnow
+from partnersync.scheduler import alerts
+from partnersync.scheduler.due import TaskState, due_tasks, is_due
+from partnersync.tasks import leases, timing
+from partnersync.tasks.functions import TASK_FUNCTIONS
+from partnersync.tasks.registry import TASKS
+from partnersync.tasks.runner import INTERRUPTED, AlreadyRunning, TaskFunction, run_task
+
+ORDER: tuple[str, ...] = tuple(task.name for task in TASKS)
+"""Dependency order of DESIGN §4, with `cleanup` last."""
+
+CANCEL_WAIT_SECONDS = 10.0
+"""After the grace period, how long cancelled runs get to reach a checkpoint."""
+
+log = structlog.get_logger(__name__)
+
+
+class Scheduler:
+    """Runs due tasks until stopped; see the module docstring.
+
+    `functions` maps task names to coroutines (default: every implemented task); a due
+    task without one is skipped and logged once, never faked.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        functions: Mapping[str, TaskFunction] | None = None,
+        owner: str | None = None,
+        max_concurrent: int | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        order: Sequence[str] = ORDER,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.functions = dict(TASK_FUNCTIONS if functions is None else functions)
+        self.owner = owner or leases.default_owner()
+        self.max_concurrent = max_concurrent or settings.max_concurrent_runs
+        self.clock = clock
+        self.order = tuple(order)
+        self.last_tick: datetime | None = None
+        """When the last tick completed: the scheduler's heartbeat, for health checks."""
+        self._runs: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._cancel = threading.Event()
+        self._wake = threading.Event()
+        self._loop: threading.Thread | None = None
+        self._reported_unrunnable: set[str] = set()
+
+    @property
+    def running(self) -> list[str]:
+        """Tasks this process is running now."""
+        with self._lock:
+            return sorted(self._runs)
+
+    # --- one tick ------------------------------------------------------------------------
+
+    def tick(self) -> list[str]:
+        """Reap expired leases, then start the due tasks that fit; return their names."""
+        if self._stopping.is_set():
+            return []
+        now = self.clock()
+        with self.engine.begin() as connection:
+            for name in leases.reap_expired(connection, now):
+                log.warning("abandoned run recovered; task is due again", task=name)
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(
+                    scheduled_tasks.c.task_type,
+                    scheduled_tasks.c.enabled,
+                    scheduled_tasks.c.next_run_at,
+                    scheduled_tasks.c.status,
+                    scheduled_tasks.c.lease_token,
+                )
+            ).all()
+        states = [TaskState(*row) for row in rows]
+        self._report_unrunnable([s for s in states if s.name not in self.functions], now)
+        with self._lock:
+            free = self.max_concurrent - len(self._runs)
+            runnable = [state for state in states if state.name in self.functions]
+            started = due_tasks(runnable, now, self.order, free, busy=set(self._runs))
+            for task in started:
+                self._start(task)
+        self.last_tick = now
+        return [task.name for task in started]
+
+    def _report_unrunnable(self, states: list[TaskState], now: datetime) -> None:
+        for state in states:
+            if is_due(state, now) and state.name not in self._reported_unrunnable:
+                self._reported_unrunnable.add(state.name)
+                log.warning(
+                    "task is due but not implemented in this version; skipped", task=state.name
+                )
+
+    def _start(self, task: TaskState) -> None:
+        thread = threading.Thread(
+            target=self._run, args=(task,), name=f"run-{task.name}", daemon=True
+        )
+        self._runs[task.name] = thread
+        thread.start()
+
+    def _run(self, task: TaskState) -> None:
+        try:
+            outcome = run_task(
+                self.engine,
+                self.settings,
+                task.name,
+                self.functions[task.name],
+                trigger="schedule",
+                owner=self.owner,
+                scheduled_for=task.next_run_at,
+                clock=self.clock,
+                cancel=self._cancel,
+                expected_token=task.lease_token,
+            )
+        except AlreadyRunning:
+            log.debug("taken by another replica", task=task.name)
+        except Exception:
+            log.exception("run could not be started", task=task.name)
+        else:
+            alerts.notify(self.settings.alert_webhook_url, outcome)
+        finally:
+            with self._lock:
+                self._runs.pop(task.name, None)
+            self._wake.set()  # a slot is free: look again without waiting a whole tick
+
+    # --- the loop and shutdown -----------------------------------------------------------
+
+    def run(self) -> None:
+        """Tick until `stop()`; a failed tick (say, the database is away) is retried later."""
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                self.tick()
+            except Exception:
+                log.exception("scheduler tick failed")
+            self._wake.wait(self.settings.scheduler_tick_seconds)
+
+    def start(self) -> threading.Thread:
+        """Run the loop in a background thread (the main thread stays free for the API)."""
+        self._loop = threading.Thread(target=self.run, name="scheduler", daemon=True)
+        self._loop.start()
+        return self._loop
+
+    def stop(self) -> None:
+        """Stop claiming tasks; runs already going continue."""
+        self._stopping.set()
+        self._wake.set()
+
+    def shutdown(
+        self, grace: float | None = None, cancel_wait: float = CANCEL_WAIT_SECONDS
+    ) -> None:
+        """Stop claiming, let runs finish for `grace` seconds, then record the rest failed.
+
+        Runs still going are cancelled (their next checkpoint raises `RunCancelled`); a run
+        that reaches no checkpoint within `cancel_wait` is recorded failed here, under its
+        lease token, so a later write of its stuck thread cannot overwrite the verdict.
+        """
+        self.stop()
+        if self._loop is not None:
+            self._loop.join()
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        if self._join_runs(grace):
+            return
+        log.warning("runs still going after the grace period are cancelled", tasks=self.running)
+        self._cancel.set()
+        if self._join_runs(cancel_wait):
+            return
+        for task in self.running:
+            with self.engine.begin() as connection:
+                failed = fail_run(connection, task, self.owner, self.clock(), INTERRUPTED)
+            log.error("run did not stop; recorded as failed", task=task, recorded=failed)
+
+    def _join_runs(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._runs.values())
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0))
+        return not any(thread.is_alive() for thread in threads)
+
+
+def fail_run(connection: Connection, task: str, owner: str, now: datetime, message: str) -> bool:
+    """Record `owner`'s running run of `task` as failed and free the lease, with backoff."""
+    row = connection.execute(
+        select(scheduled_tasks).where(
+            scheduled_tasks.c.task_type == task,
+            scheduled_tasks.c.status == "running",
+            scheduled_tasks.c.lease_owner == owner,
+        )
+    ).one_or_none()
+    if row is None:
+        return False
+    failures = row.consecutive_failures + 1
+    released = leases.release(
+        connection,
+        leases.Lease(task, owner, row.lease_token),
+        last_status="failed",
+        last_error=message,
+        consecutive_failures=failures,
+        next_run_at=timing.next_after_failure(
+            failures, timedelta(minutes=row.interval_minutes), now
+        ),
+    )
+    if released and row.current_log_id is not None:
+        connection.execute(
+            update(sync_logs)
+            .where(sync_logs.c.id == row.current_log_id, sync_logs.c.status == "running")
+            .values(status="failed", completed_at=now, error_message=message)
+        )
+    return released
+
+
+def serve(scheduler: Scheduler, stop: threading.Event | None = None) -> None:
+    """Run `scheduler` until SIGTERM or SIGINT (or `stop` is set), then shut down gracefully.
+
+    The scheduler runs in a background thread and the main thread only waits, so the HTTP
+    API can later be served from the main thread of the same process.
+    """
+    stop = stop or threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("stop requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        scheduler.start()
+        log.info("scheduler started", owner=scheduler.owner, slots=scheduler.max_concurrent)
+        while not stop.wait(1.0):
+            pass
+    finally:
+        scheduler.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("scheduler stopped", owner=scheduler.owner)
