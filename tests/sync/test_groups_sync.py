@@ -300,3 +300,43 @@ def test_deleted_groups_and_unnamed_groups(engine: Engine, sandbox: RunningSandb
         )
     assert deleted_at is not None
     assert not any(group == gone for group, _ in members_in_db(engine))
+
+
+def test_an_empty_listing_for_a_group_that_reports_members_removes_nobody(
+    engine: Engine, sandbox: RunningSandbox
+) -> None:
+    ds = sandbox.dataset
+    add_partners(engine, ds)
+    run(engine, sandbox, "sync_groups", "full")
+    group = max(kept_groups(engine), key=lambda gid: len(ds.memberships[gid]))
+    before = members_in_db(engine)
+    with ds.change():  # the listing empties, the group itself does not change
+        ds.memberships[group].clear()
+    with engine.begin() as connection:
+        connection.execute(
+            update(lms_groups).where(lms_groups.c.id == group).values(memberships_synced_at=None)
+        )
+    outcome = run(engine, sandbox, "sync_groups")
+    assert outcome.status == "success"
+    assert members_in_db(engine) == before
+    notes = outcome.report.stream("northpass.memberships").notes
+    assert any(group in note and "empty listing" in note for note in notes)
+
+
+def test_unlinking_many_groups_at_once_is_refused_before_memberships_go(
+    engine: Engine, sandbox: RunningSandbox
+) -> None:
+    ds = sandbox.dataset
+    add_partners(engine, ds)
+    run(engine, sandbox, "sync_groups", "full")
+    before = members_in_db(engine)
+    with engine.begin() as connection:  # e.g. a bad partner import deactivated everyone
+        connection.execute(update(partners).values(is_active=False))
+    outcome = run(engine, sandbox, "sync_groups")
+    assert outcome.status == "failed" and "refusing to soft-delete" in (outcome.error or "")
+    assert members_in_db(engine) == before
+
+    with engine.begin() as connection:
+        connection.execute(update(partners).values(is_active=True))
+    assert run(engine, sandbox, "sync_groups").status == "success"
+    assert members_in_db(engine) == members_in_sandbox(ds, kept_groups(engine))

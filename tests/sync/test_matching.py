@@ -178,3 +178,19 @@ def test_system_group_names() -> None:
     assert is_all_partners(" all partners") and is_all_partners("ALL PARTNER")
     assert is_system_group("All Users") and not is_all_partners("All Users")
     assert not is_system_group("All Partners Europe")
+
+
+def test_a_group_of_an_inactive_partner_does_not_fall_through_to_a_look_alike() -> None:
+    active = [(1, "Western Shift LLC")]
+    inactive = [(2, "Eastern Shift Ltd")]
+    group = [("g", "Eastern Shift Inc")]
+    assert match_groups(group, active) == {"g": 1}  # what fuzzy alone would do
+    result = match_groups_detailed(group, active, unlinkable=inactive)
+    assert result.matches == {} and result.unlinkable == {"g"}
+
+
+def test_the_linkable_partner_wins_over_an_unlinkable_namesake() -> None:
+    result = match_groups(
+        [("g", "ptr_Acme Inc")], [(1, "Acme Inc")], unlinkable=[(2, "Acme Inc"), (3, "ACME")]
+    )
+    assert result == {"g": 1}

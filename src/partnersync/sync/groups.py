@@ -10,9 +10,10 @@ Three steps, each building on the last one's stored state:
    read again gets `memberships_synced_at = NULL` the moment that becomes known (it changed,
    or was newly linked), so a run that fails before reading it does not forget it.
 
-Membership deletions are planned per group and applied together at the end, under one guard
-for the whole stream: a small group losing a member is normal, every group emptying at once
-is a broken read.
+Membership removals are planned per group and made together at the end, under one guard for
+the whole stream: a small group losing a member is normal, every group emptying at once is a
+broken read. Memberships of groups no longer kept (deleted, unlinked) are removed under the
+same guard, so a mass unlinking cannot silently empty the table either.
 """
 
 from __future__ import annotations
@@ -82,10 +83,7 @@ async def sync_groups(context: SyncContext) -> None:
         ]
         _needs_members(connection, changed)
         links = match_partners(connection)
-        orphaned = drop_members_of_unkept_groups(connection, context.started_at)
     report.notes.append(links.summary())
-    members = context.report.stream(MEMBERSHIPS)
-    members.deleted += orphaned
     await sync_memberships(context)
 
 
@@ -116,6 +114,7 @@ class LinkChanges:
     unchanged: int = 0
     manual: int = 0
     ambiguous: int = 0
+    inactive: int = 0  # named after an inactive or deleted partner
     tiers: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -123,21 +122,25 @@ class LinkChanges:
         return (
             f"partner matching: {len(self.linked)} linked, {len(self.unlinked)} unlinked, "
             f"{self.unchanged} unchanged, {self.manual} manual kept, "
-            f"{self.ambiguous} ambiguous; by tier: {tiers or 'none'}"
+            f"{self.ambiguous} ambiguous, {self.inactive} of inactive partners; "
+            f"by tier: {tiers or 'none'}"
         )
 
 
 def match_partners(connection: Connection, *, threshold: float = DEFAULT_THRESHOLD) -> LinkChanges:
     """Recompute automatic group ↔ partner links from names; never touch a manual link.
 
-    Candidates are active, not deleted partners; groups are the live ones without a manual
-    link. A newly (re)linked group is flagged for a membership read.
+    Only active, not deleted partners are linked; the others still claim groups named after
+    them (see `matching`). Groups are the live ones without a manual link. A newly (re)linked
+    group is flagged for a membership read.
     """
-    active_partners = connection.execute(
-        select(partners.c.id, partners.c.account_name).where(
-            partners.c.is_active.is_(True), partners.c.deleted_at.is_(None)
-        )
-    ).all()
+    linkable: list[tuple[int, str | None]] = []
+    unlinkable: list[tuple[int, str | None]] = []
+    for partner in connection.execute(
+        select(partners.c.id, partners.c.account_name, partners.c.is_active, partners.c.deleted_at)
+    ):
+        live = partner.is_active and partner.deleted_at is None
+        (linkable if live else unlinkable).append((partner.id, partner.account_name))
     groups = connection.execute(
         select(
             lms_groups.c.id, lms_groups.c.name, lms_groups.c.partner_id, lms_groups.c.partner_link
@@ -146,11 +149,15 @@ def match_partners(connection: Connection, *, threshold: float = DEFAULT_THRESHO
     automatic = [group for group in groups if group.partner_link != "manual"]
     result = match_groups_detailed(
         [(group.id, group.name) for group in automatic],
-        [(partner.id, partner.account_name) for partner in active_partners],
+        linkable,
+        unlinkable=unlinkable,
         threshold=threshold,
     )
     changes = LinkChanges(
-        manual=len(groups) - len(automatic), ambiguous=len(result.ambiguous), tiers=result.tiers()
+        manual=len(groups) - len(automatic),
+        ambiguous=len(result.ambiguous),
+        inactive=len(result.unlinkable),
+        tiers=result.tiers(),
     )
     links: list[dict[str, Any]] = []
     for group in automatic:
@@ -250,10 +257,18 @@ def groups_to_read(groups: list[Any], counts: dict[str, int], *, full: bool) -> 
 
 
 async def sync_memberships(context: SyncContext) -> None:
+    """Read the chosen groups' memberships, store them as they arrive, remove at the end.
+
+    Removals (members no longer listed, and every membership of groups no longer kept) are
+    checked together against `sweep_max_share` of all stored memberships before any is made.
+    A group whose listing had unreadable records, or came back empty although the group
+    reports members, gets no removals.
+    """
     report = context.report.stream(MEMBERSHIPS)
     with context.engine.connect() as connection:
         groups = membership_groups(connection)
         targets = groups_to_read(groups, confirmed_counts(connection), full=context.full)
+    reported = {group.id: group.memberships_count or 0 for group in groups}
     client = context.northpass
     planned: dict[str, set[str]] = {}
     done = 0
@@ -266,38 +281,47 @@ async def sync_memberships(context: SyncContext) -> None:
         context.checkpoint()
         done += 1
         context.progress(MEMBERSHIPS, done, len(targets))
+        group_id = members.group_id
         if members.missing:
-            report.notes.append(f"group {members.group_id}: not found (HTTP 404), skipped")
+            report.notes.append(f"group {group_id}: not found (HTTP 404), skipped")
             continue
         report.skipped(members.skipped)
         with context.engine.begin() as connection:
             counts, gone = store_members(
-                connection, members.group_id, members.person_ids, context.started_at
+                connection, group_id, members.person_ids, context.started_at
             )
         report.wrote(counts)
         if members.skipped:
             report.notes.append(
-                f"group {members.group_id}: {len(members.skipped)} unreadable record(s), "
+                f"group {group_id}: {len(members.skipped)} unreadable record(s), so no removals"
+            )
+        elif not members.person_ids and reported[group_id]:
+            report.notes.append(
+                f"group {group_id}: empty listing but {reported[group_id]} member(s) reported, "
                 "so no removals"
             )
         else:
-            planned[members.group_id] = gone
+            planned[group_id] = gone
 
     with context.engine.begin() as connection:
-        kept = {group.id for group in groups}
-        active = sum(n for group_id, n in confirmed_counts(connection).items() if group_id in kept)
-        missing = sum(len(users) for users in planned.values())
-        check_sweep(lms_group_members.name, missing, active, context.settings.sweep_max_share)
+        stored = confirmed_counts(connection)
+        kept = {group.id for group in membership_groups(connection)}
+        unkept = sorted(set(stored) - kept)
+        removals = sum(len(users) for users in planned.values()) + sum(stored[g] for g in unkept)
+        check_sweep(
+            lms_group_members.name, removals, sum(stored.values()), context.settings.sweep_max_share
+        )
         for group_id, users in planned.items():
             remove_members(connection, group_id, users, context.started_at)
+        drop_members_of(connection, unkept, context.started_at)
         for batch in chunked(planned, BATCH):
             connection.execute(
                 update(lms_groups)
                 .where(lms_groups.c.id.in_(batch))
                 .values(memberships_synced_at=context.started_at)
             )
-    report.deleted += missing
-    report.notes.append(f"{len(planned)} of {len(groups)} group(s) read")
+    report.deleted += removals
+    report.notes.append(f"{len(planned)} of {len(groups)} group(s) read completely")
 
 
 def store_members(
@@ -365,21 +389,14 @@ def remove_members(
         )
 
 
-def drop_members_of_unkept_groups(connection: Connection, now: datetime) -> int:
-    """Soft-delete confirmed memberships of groups no longer kept (deleted or unlinked).
+def drop_members_of(connection: Connection, group_ids: list[str], now: datetime) -> None:
+    """Soft-delete the confirmed memberships of groups no longer kept (deleted or unlinked).
 
-    They would go stale unread; a group linked again is re-read and its rows undeleted.
+    Unread, they would go stale; a group linked again is re-read and its rows undeleted.
     """
     member = lms_group_members.c
-    kept = {group.id for group in membership_groups(connection)}
-    stored = connection.scalars(
-        select(member.group_id)
-        .where(member.deleted_at.is_(None), member.status == "confirmed")
-        .distinct()
-    )
-    dropped = 0
-    for batch in chunked(sorted(set(stored) - kept), BATCH):
-        dropped += connection.execute(
+    for batch in chunked(group_ids, BATCH):
+        connection.execute(
             update(lms_group_members)
             .where(
                 member.group_id.in_(batch),
@@ -387,5 +404,4 @@ def drop_members_of_unkept_groups(connection: Connection, now: datetime) -> int:
                 member.status == "confirmed",
             )
             .values(deleted_at=now)
-        ).rowcount
-    return dropped
+        )

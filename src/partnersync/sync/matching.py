@@ -9,8 +9,14 @@ none: certification counts follow it):
 3. `normalised`: `normalise()` equality (accents, punctuation, legal suffixes, parentheticals);
 4. `fuzzy`: difflib ratio of normalised names ≥ threshold, only when one partner is best.
 
-Only the caller decides which partners may match (active ones) and which groups may be
-re-linked (never manually linked ones); this module never touches the database.
+Partners that may not be linked (inactive, deleted) still take part as `unlinkable`: when
+a tier's candidates are all unlinkable, the group belongs to such a partner and stays
+unlinked, instead of falling through to a weaker tier and a look-alike ("Eastern Shift Inc"
+of an inactive partner must not fuzzy-match the active "Western Shift LLC"). Where a tier
+finds both, the linkable partner wins (an account re-created under the same name).
+
+The caller decides which groups may be re-linked (never manually linked ones); this module
+never touches the database.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 DEFAULT_THRESHOLD = 0.92
@@ -96,10 +102,11 @@ class Match:
 
 @dataclass
 class MatchResult:
-    """Matches by group id, plus the groups left unmatched because several partners fit."""
+    """Matches by group id; groups left unmatched as several partners fit, or an unlinkable one."""
 
-    matches: dict[str, Match]
-    ambiguous: set[str]
+    matches: dict[str, Match] = field(default_factory=dict)
+    ambiguous: set[str] = field(default_factory=set)
+    unlinkable: set[str] = field(default_factory=set)
 
     def tiers(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
@@ -111,13 +118,19 @@ class MatchResult:
 class _PartnerIndex:
     """Partners indexed by exact and normalised name, and by trigrams for fuzzy candidates."""
 
-    def __init__(self, partners: Iterable[tuple[int, str | None]]) -> None:
+    def __init__(
+        self,
+        partners: Iterable[tuple[int, str | None]],
+        unlinkable: Iterable[tuple[int, str | None]] = (),
+    ) -> None:
+        blocked = list(unlinkable)
+        self.unlinkable = {partner_id for partner_id, _ in blocked}
         self.exact: dict[str, set[int]] = defaultdict(set)
         self.normalised: dict[str, set[int]] = defaultdict(set)
         self.cores: list[tuple[str, int]] = []
         self.by_length: dict[int, list[int]] = defaultdict(list)
         self.postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for partner_id, account_name in partners:
+        for partner_id, account_name in [*partners, *blocked]:
             if not account_name or not account_name.strip():
                 continue
             self.exact[exact_key(account_name)].add(partner_id)
@@ -188,11 +201,12 @@ def match_groups_detailed(
     groups: Iterable[tuple[str, str | None]],
     partners: Iterable[tuple[int, str | None]],
     *,
+    unlinkable: Iterable[tuple[int, str | None]] = (),
     threshold: float = DEFAULT_THRESHOLD,
 ) -> MatchResult:
     """Match each group to at most one partner; see the module docstring for the tiers."""
-    index = _PartnerIndex(partners)
-    result = MatchResult({}, set())
+    index = _PartnerIndex(partners, unlinkable)
+    result = MatchResult()
     for group_id, name in groups:
         if not name or not name.strip() or is_system_group(name):
             continue
@@ -200,10 +214,13 @@ def match_groups_detailed(
         if found is None:
             continue
         candidates, tier, score = found
-        if len(candidates) == 1:
-            result.matches[group_id] = Match(next(iter(candidates)), tier, score)
-        else:
+        linkable = candidates - index.unlinkable
+        if len(linkable) == 1:
+            result.matches[group_id] = Match(next(iter(linkable)), tier, score)
+        elif linkable:
             result.ambiguous.add(group_id)
+        else:
+            result.unlinkable.add(group_id)
     return result
 
 
@@ -234,8 +251,9 @@ def match_groups(
     groups: Iterable[tuple[str, str | None]],
     partners: Iterable[tuple[int, str | None]],
     *,
+    unlinkable: Iterable[tuple[int, str | None]] = (),
     threshold: float = DEFAULT_THRESHOLD,
 ) -> dict[str, int]:
-    """`{group_id: partner_id}` for every group that matches exactly one partner."""
-    detailed = match_groups_detailed(groups, partners, threshold=threshold)
+    """`{group_id: partner_id}` for every group that matches exactly one linkable partner."""
+    detailed = match_groups_detailed(groups, partners, unlinkable=unlinkable, threshold=threshold)
     return {group_id: match.partner_id for group_id, match in detailed.matches.items()}
