@@ -33,6 +33,8 @@ class Stream(Generic[R]):
     updated_at: Callable[[R], datetime | None]
     deleted_values: Mapping[str, Any] = field(default_factory=dict)
     key: tuple[str, ...] | None = None
+    raw_key: Callable[[str], Any] = str
+    """A skipped record's raw id as a key value (`int` for integer keys), so the sweep spares it."""
 
 
 @dataclass
@@ -63,10 +65,11 @@ async def pull(
         context.checkpoint()
         report.skipped(page.skipped)
         for skip in page.skipped:
-            if skip.id is None:
+            skipped_key = _raw_key(stream, skip.id)
+            if skipped_key is None:
                 unidentified += 1
             else:
-                seen.add((skip.id,))
+                seen.add((skipped_key,))
         rows = [stream.to_row(record) for record in page.records]
         for record, row in zip(page.records, rows, strict=True):
             seen.add(tuple(row[name] for name in key_names))
@@ -95,3 +98,13 @@ async def pull(
                 )
     context.stream_succeeded(stream.name, max_seen)
     return PullResult(seen, confirmed and not unidentified)
+
+
+def _raw_key(stream: Stream[Any], raw_id: str | None) -> Any:
+    """The key of a skipped record, or None when its id is missing or not a valid key."""
+    if raw_id is None:
+        return None
+    try:
+        return stream.raw_key(raw_id)
+    except ValueError:
+        return None
