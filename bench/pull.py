@@ -49,8 +49,15 @@ PULL_TASKS = [
     name
     for name in SYNC_ALL_ORDER
     if name in TASK_FUNCTIONS
-    and name in {"impartner_sync", "sync_courses", "sync_npcu", "sync_users", "sync_groups",
-                 "sync_enrollments"}
+    and name
+    in {
+        "impartner_sync",
+        "sync_courses",
+        "sync_npcu",
+        "sync_users",
+        "sync_groups",
+        "sync_enrollments",
+    }
 ]
 
 
@@ -62,9 +69,17 @@ def serve_sandbox(size: str, latency_ms: float) -> None:
     from partnersync.sandbox.server import running_sandbox
 
     with running_sandbox(size=size, seed=1, latency_ms=latency_ms) as sb:
-        print(json.dumps({"base_url": sb.base_url, "northpass_key": sb.northpass_key,
-                          "impartner_key": sb.impartner_key, "tenant_id": sb.tenant_id}),
-              flush=True)
+        print(
+            json.dumps(
+                {
+                    "base_url": sb.base_url,
+                    "northpass_key": sb.northpass_key,
+                    "impartner_key": sb.impartner_key,
+                    "tenant_id": sb.tenant_id,
+                }
+            ),
+            flush=True,
+        )
         for line in sys.stdin:
             command, _, argument = line.strip().partition(" ")
             if command == "churn":
@@ -109,13 +124,17 @@ def minimum_requests(engine: Engine, settings: Settings) -> dict[str, int]:
 
     with engine.connect() as connection:
         count = lambda table: connection.scalar(select(func.count()).select_from(table)) or 0  # noqa: E731
-        members = connection.execute(
-            select(func.count())
-            .select_from(lms_group_members)
-            .join(lms_groups, lms_groups.c.id == lms_group_members.c.group_id)
-            .where(lms_groups.c.partner_id.is_not(None))
-            .group_by(lms_group_members.c.group_id)
-        ).scalars().all()
+        members = (
+            connection.execute(
+                select(func.count())
+                .select_from(lms_group_members)
+                .join(lms_groups, lms_groups.c.id == lms_group_members.c.group_id)
+                .where(lms_groups.c.partner_id.is_not(None))
+                .group_by(lms_group_members.c.group_id)
+            )
+            .scalars()
+            .all()
+        )
         partner_users = len(connection.execute(partner_user_ids()).all())
         northpass = (
             pages(count(lms_users), np_page)
@@ -138,10 +157,17 @@ def run_all(engine: Engine, settings: Settings, mode: Mode) -> dict[str, Any]:
         for api, stats in outcome.report.api_requests.items():
             requests[api] += stats["requests"]
     wall = time.perf_counter() - started
-    floor = (requests["northpass"] / settings.northpass_rate_per_second
-             + requests["impartner"] / settings.impartner_rate_per_second)
-    return {"mode": mode, "wall_s": round(wall, 1), "requests": requests,
-            "budget_floor_s": round(floor, 1), "wall_over_floor": round(wall / floor, 3)}
+    floor = (
+        requests["northpass"] / settings.northpass_rate_per_second
+        + requests["impartner"] / settings.impartner_rate_per_second
+    )
+    return {
+        "mode": mode,
+        "wall_s": round(wall, 1),
+        "requests": requests,
+        "budget_floor_s": round(floor, 1),
+        "wall_over_floor": round(wall / floor, 3),
+    }
 
 
 def scratch_database(url: str | None) -> tuple[str, Any]:
@@ -168,28 +194,42 @@ def main() -> None:
         return
 
     child = subprocess.Popen(
-        [sys.executable, __file__, "--serve-sandbox", "--size", args.size,
-         "--latency-ms", str(args.latency_ms)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            __file__,
+            "--serve-sandbox",
+            "--size",
+            args.size,
+            "--latency-ms",
+            str(args.latency_ms),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdin is not None and child.stdout is not None
     sandbox = json.loads(child.stdout.readline())
     url, admin = scratch_database(args.database_url)
     engine = make_engine(url)
     migrate(engine)
-    settings = Settings(**{
-        "PARTNERSYNC_DATABASE_URL": url,
-        "NORTHPASS_BASE_URL": sandbox["base_url"],
-        "NORTHPASS_API_KEY": sandbox["northpass_key"],
-        "IMPARTNER_BASE_URL": sandbox["base_url"],
-        "IMPARTNER_API_KEY": sandbox["impartner_key"],
-        "IMPARTNER_TENANT_ID": sandbox["tenant_id"],
-    })
+    settings = Settings(
+        **{
+            "PARTNERSYNC_DATABASE_URL": url,
+            "NORTHPASS_BASE_URL": sandbox["base_url"],
+            "NORTHPASS_API_KEY": sandbox["northpass_key"],
+            "IMPARTNER_BASE_URL": sandbox["base_url"],
+            "IMPARTNER_API_KEY": sandbox["impartner_key"],
+            "IMPARTNER_TENANT_ID": sandbox["tenant_id"],
+        }
+    )
     try:
-        print(f"tasks: {', '.join(PULL_TASKS)}; size {args.size}; sandbox 10 req/s per key, "
-              f"{args.latency_ms:.0f} ms latency; budget northpass "
-              f"{settings.northpass_rate_per_second}/s, impartner "
-              f"{settings.impartner_rate_per_second}/s", flush=True)
+        print(
+            f"tasks: {', '.join(PULL_TASKS)}; size {args.size}; sandbox 10 req/s per key, "
+            f"{args.latency_ms:.0f} ms latency; budget northpass "
+            f"{settings.northpass_rate_per_second}/s, impartner "
+            f"{settings.impartner_rate_per_second}/s",
+            flush=True,
+        )
         full = run_all(engine, settings, "full")
         full["minimum_requests"] = minimum_requests(engine, settings)
         print(json.dumps(full), flush=True)

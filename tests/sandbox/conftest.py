@@ -42,7 +42,6 @@ def np(sb: RunningSandbox) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def imp(sb: RunningSandbox) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"prm-key {sb.impartner_key}",
-               "X-PRM-TenantId": str(sb.tenant_id)}
+    headers = {"Authorization": f"prm-key {sb.impartner_key}", "X-PRM-TenantId": str(sb.tenant_id)}
     with httpx.Client(base_url=sb.base_url, headers=headers, timeout=5) as client:
         yield client

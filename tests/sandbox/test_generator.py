@@ -20,9 +20,17 @@ def tiny() -> Dataset:
 
 
 def snapshot(ds: Dataset) -> tuple[object, ...]:
-    return (list(ds.people.values()), list(ds.groups.values()), ds.memberships,
-            list(ds.courses.values()), ds.course_properties, ds.transcripts,
-            list(ds.accounts.values()), list(ds.users.values()), ds.deleted)
+    return (
+        list(ds.people.values()),
+        list(ds.groups.values()),
+        ds.memberships,
+        list(ds.courses.values()),
+        ds.course_properties,
+        ds.transcripts,
+        list(ds.accounts.values()),
+        list(ds.users.values()),
+        ds.deleted,
+    )
 
 
 def test_same_seed_gives_the_same_data_and_another_seed_does_not(tiny: Dataset) -> None:
@@ -33,7 +41,13 @@ def test_same_seed_gives_the_same_data_and_another_seed_does_not(tiny: Dataset) 
 def test_tiny_covers_tiers_statuses_and_a_nameless_account(tiny: Dataset) -> None:
     accounts = tiny.accounts.values()
     assert {a.Partner_Tier__cf for a in accounts} >= {
-        "Premier", "Premier Plus", "Certified", "Registered", "Aggregator", "Pending"}
+        "Premier",
+        "Premier Plus",
+        "Certified",
+        "Registered",
+        "Aggregator",
+        "Pending",
+    }
     assert any(a.Account_Status__cf == "Inactive" and not a.IsActive for a in accounts)
     assert any(a.Name is None for a in accounts)
     assert all(len(a.CrmId) == 18 for a in accounts if a.CrmId)
@@ -47,8 +61,9 @@ def test_groups_are_named_after_accounts_in_real_world_variants(tiny: Dataset) -
     assert any(n.startswith("ptr_") for n in group_names)
     assert any(n.isupper() for n in group_names) and any(n.islower() for n in group_names)
     assert any("," in n for n in group_names if n not in account_names)  # punctuation variant
-    unrelated = [n for n in group_names if not any(
-        a.lower().split()[0] in n.lower() for a in account_names)]
+    unrelated = [
+        n for n in group_names if not any(a.lower().split()[0] in n.lower() for a in account_names)
+    ]
     assert len(unrelated) >= 3  # two unrelated groups plus "All Partners"
 
 
@@ -59,13 +74,21 @@ def test_people_share_domains_with_contacts_and_include_oddities(tiny: Dataset) 
     emails = [p.email for p in people if p.email]
     assert any(p.email is None for p in people)
     assert any(e != e.strip().lower() for e in emails)
-    assert any(e.endswith("@gmail.com") or ("@" in e and e.split("@")[1] in (
-        "gmail.com", "outlook.com", "yahoo.com", "hotmail.com")) for e in emails)
+    assert any(
+        e.endswith("@gmail.com")
+        or (
+            "@" in e and e.split("@")[1] in ("gmail.com", "outlook.com", "yahoo.com", "hotmail.com")
+        )
+        for e in emails
+    )
     assert sum(e.strip().lower() in contact_emails for e in emails) >= 5
     assert any(not p.full_name.isascii() for p in people)
     grouped = set(tiny.person_groups)
-    orphans = [p for p in people if p.email and p.id not in grouped
-               and p.email.split("@")[1] in contact_domains]
+    orphans = [
+        p
+        for p in people
+        if p.email and p.id not in grouped and p.email.split("@")[1] in contact_domains
+    ]
     assert orphans, "people on a partner's domain but in no group"
 
 
@@ -91,8 +114,12 @@ def test_transcripts_have_every_status_expiry_and_a_malformed_date(tiny: Dataset
 
 
 def test_enrollments_index_matches_transcripts(tiny: Dataset) -> None:
-    pairs = {(i.resource_id, i.person_id) for items in tiny.transcripts.values()
-             for i in items if i.resource_type == "course"}
+    pairs = {
+        (i.resource_id, i.person_id)
+        for items in tiny.transcripts.values()
+        for i in items
+        if i.resource_type == "course"
+    }
     assert pairs == {(c, p) for c, people in tiny.enrollments.items() for p in people}
 
 
@@ -116,8 +143,12 @@ def test_reference_size_matches_the_production_shape() -> None:
     assert len(ds.accounts) == 2_000
     assert len(ds.users) == 40_000
     unrelated = (ALL_PARTNERS, *names.UNRELATED_GROUPS)
-    partner_people = {p for g in ds.groups.values() if not g.name.startswith(unrelated)
-                      for p in ds.memberships[g.id]}
+    partner_people = {
+        p
+        for g in ds.groups.values()
+        if not g.name.startswith(unrelated)
+        for p in ds.memberships[g.id]
+    }
     assert 4_000 <= len(partner_people) <= 5_000
     items = sum(len(ds.transcripts.get(p, [])) for p in partner_people)
     assert 5 <= items / len(partner_people) <= 7

@@ -31,15 +31,25 @@ class Row:
     Score: float | None = None
 
 
-KINDS = {"id": "int", "name": "string", "isactive": "bool", "updated": "datetime",
-         "score": "double"}
+KINDS = {
+    "id": "int",
+    "name": "string",
+    "isactive": "bool",
+    "updated": "datetime",
+    "score": "double",
+}
 
 
 def resolve(path: str) -> FieldRef:
     if path.lower() not in KINDS:
         raise FilterError(f"unknown field {path}")
-    attribute = {"id": "Id", "name": "Name", "isactive": "IsActive", "updated": "Updated",
-                 "score": "Score"}[path.lower()]
+    attribute = {
+        "id": "Id",
+        "name": "Name",
+        "isactive": "IsActive",
+        "updated": "Updated",
+        "score": "Score",
+    }[path.lower()]
     return FieldRef(lambda row: getattr(row, attribute), KINDS[path.lower()])
 
 
@@ -58,9 +68,13 @@ def matching(text: str, zoneless: Any = UTC) -> list[int]:
 
 def test_parses_precedence_and_parentheses() -> None:
     tree = parse_filter("A = 1 or B = 2 and C = 3")
-    assert tree == Or(Comparison("A", "=", Literal("1", "number")),
-                      And(Comparison("B", "=", Literal("2", "number")),
-                          Comparison("C", "=", Literal("3", "number"))))
+    assert tree == Or(
+        Comparison("A", "=", Literal("1", "number")),
+        And(
+            Comparison("B", "=", Literal("2", "number")),
+            Comparison("C", "=", Literal("3", "number")),
+        ),
+    )
     grouped = parse_filter("(A = 1 OR B = 2) AND not C like '%x%'")
     assert isinstance(grouped, And)
     assert grouped.right == Not(Like("C", "%x%", negated=False))
@@ -75,10 +89,21 @@ def test_parses_null_forms_quotes_and_dotted_paths() -> None:
     assert parse_filter("Account.Name not like 'a%'") == Like("Account.Name", "a%", negated=True)
 
 
-@pytest.mark.parametrize("text", [
-    "", "Name =", "Name = 'unterminated", "(Name = 'x'", "Name = 'x')", "Name ~ 1",
-    "Id in (1, 2)", "Name < null", "= 3", "Name = 'a' and",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Name =",
+        "Name = 'unterminated",
+        "(Name = 'x'",
+        "Name = 'x')",
+        "Name ~ 1",
+        "Id in (1, 2)",
+        "Name < null",
+        "= 3",
+        "Name = 'a' and",
+    ],
+)
 def test_rejects_malformed_expressions(text: str) -> None:
     with pytest.raises(FilterError):
         parse_filter(text)

@@ -19,8 +19,9 @@ def query(url: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(url).query)
 
 
-def test_rate_limit_per_key_and_per_api(sb: RunningSandbox, np: httpx.Client,
-                                        imp: httpx.Client) -> None:
+def test_rate_limit_per_key_and_per_api(
+    sb: RunningSandbox, np: httpx.Client, imp: httpx.Client
+) -> None:
     sb.set_knobs(rate_limit_per_second=5)
     statuses = [np.get("/v2/courses").status_code for _ in range(8)]
     assert statuses[:5] == [200] * 5 and 429 in statuses[5:]
@@ -100,13 +101,17 @@ def test_latency(sb: RunningSandbox, np: httpx.Client) -> None:
     assert time.monotonic() - started >= 0.15
 
 
-@pytest.mark.parametrize(("style", "kept"), [
-    ("all", {"limit", "filter[email]", "sort", "page"}),
-    ("drop_limit", {"filter[email]", "sort", "page"}),
-    ("drop_filters", {"limit", "page"}),
-])
-def test_next_link_parameter_fidelity(sb: RunningSandbox, np: httpx.Client, style: str,
-                                      kept: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("style", "kept"),
+    [
+        ("all", {"limit", "filter[email]", "sort", "page"}),
+        ("drop_limit", {"filter[email]", "sort", "page"}),
+        ("drop_filters", {"limit", "page"}),
+    ],
+)
+def test_next_link_parameter_fidelity(
+    sb: RunningSandbox, np: httpx.Client, style: str, kept: set[str]
+) -> None:
     sb.set_knobs(northpass_next_link_params=style)
     body = np.get("/v2/people", params={"limit": 2, "filter[email]": "@", "sort": "email"}).json()
     assert set(query(body["links"]["next"])) == kept
@@ -127,7 +132,8 @@ def test_last_page_variants_and_meta(sb: RunningSandbox, np: httpx.Client) -> No
 
 
 def test_deleting_between_pages_makes_offset_paging_skip_a_record(
-        sb: RunningSandbox, np: httpx.Client) -> None:
+    sb: RunningSandbox, np: httpx.Client
+) -> None:
     before = list(sb.dataset.people)
     sb.set_knobs(page_mutations=[{"listing": "people", "after_page": 1, "action": "delete"}])
     first = np.get("/v2/people", params={"limit": 10}).json()
@@ -138,8 +144,9 @@ def test_deleting_between_pages_makes_offset_paging_skip_a_record(
     assert seen == before[:10] + before[11:21]
 
 
-def test_touching_between_pages_shifts_a_filtered_listing(sb: RunningSandbox, np: httpx.Client,
-                                                          clock: Clock) -> None:
+def test_touching_between_pages_shifts_a_filtered_listing(
+    sb: RunningSandbox, np: httpx.Client, clock: Clock
+) -> None:
     people = list(sb.dataset.people)
     clock.now = NOW + timedelta(hours=1)
     for person_id in people[10:18]:
@@ -156,13 +163,17 @@ def test_touching_between_pages_shifts_a_filtered_listing(sb: RunningSandbox, np
 
 
 @pytest.mark.parametrize(("action", "delta"), [("insert", 2), ("delete", -2), ("touch", 0)])
-def test_impartner_mutations_between_pages(sb: RunningSandbox, imp: httpx.Client,
-                                           action: str, delta: int) -> None:
+def test_impartner_mutations_between_pages(
+    sb: RunningSandbox, imp: httpx.Client, action: str, delta: int
+) -> None:
     total = len(sb.dataset.users)
-    sb.set_knobs(page_mutations=[{"listing": "User", "after_page": 2, "action": action,
-                                  "count": 2}])
-    counts = [imp.get(USERS, params={"skip": 10 * n, "orderby": "Id"}).json()["data"]["count"]
-              for n in range(3)]
+    sb.set_knobs(
+        page_mutations=[{"listing": "User", "after_page": 2, "action": action, "count": 2}]
+    )
+    counts = [
+        imp.get(USERS, params={"skip": 10 * n, "orderby": "Id"}).json()["data"]["count"]
+        for n in range(3)
+    ]
     assert counts == [total, total, total + delta]
 
 
@@ -170,15 +181,23 @@ def test_knob_validation() -> None:
     with pytest.raises(TypeError):
         Knobs().updated(no_such_knob=1)
     with pytest.raises(ValueError):
-        Knobs().updated(page_mutations=[{"listing": "memberships", "after_page": 1,
-                                         "action": "touch"}])
+        Knobs().updated(
+            page_mutations=[{"listing": "memberships", "after_page": 1, "action": "touch"}]
+        )
 
 
 def test_control_endpoints(sb: RunningSandbox, np: httpx.Client) -> None:
     control = httpx.Client(base_url=sb.base_url)
     assert control.get("/_sandbox/knobs").json()["rate_limit_per_second"] is None
-    changed = control.post("/_sandbox/knobs", json={"latency_ms": 5, "page_mutations": [
-        {"listing": "groups", "after_page": 3, "action": "insert", "count": 1}]})
+    changed = control.post(
+        "/_sandbox/knobs",
+        json={
+            "latency_ms": 5,
+            "page_mutations": [
+                {"listing": "groups", "after_page": 3, "action": "insert", "count": 1}
+            ],
+        },
+    )
     assert changed.status_code == 200 and changed.json()["latency_ms"] == 5
     assert sb.knobs.page_mutations == (PageMutation("groups", 3, "insert", 1),)
     assert control.post("/_sandbox/knobs", json={"bogus": 1}).status_code == 400

@@ -37,15 +37,26 @@ def test_requests_without_a_valid_key_get_a_json_api_401(sb: RunningSandbox) -> 
 
 
 def test_person_shape(np: httpx.Client, sb: RunningSandbox) -> None:
-    person_id, person = next((pid, p) for pid, p in sb.dataset.people.items()
-                             if pid in sb.dataset.person_groups)
+    person_id, person = next(
+        (pid, p) for pid, p in sb.dataset.people.items() if pid in sb.dataset.person_groups
+    )
     record = np.get(f"/v2/people/{person_id}").json()["data"]
     assert record["id"] == person_id and record["type"] == "people"
     attributes = record["attributes"]
     assert set(attributes) == {
-        "email", "first_name", "last_name", "full_name", "disabled", "unsubscribed",
-        "registration_status", "activated_at", "created_at", "updated_at", "last_active_at",
-        "deactivated_at"}
+        "email",
+        "first_name",
+        "last_name",
+        "full_name",
+        "disabled",
+        "unsubscribed",
+        "registration_status",
+        "activated_at",
+        "created_at",
+        "updated_at",
+        "last_active_at",
+        "deactivated_at",
+    }
     assert attributes["updated_at"] == person.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     groups = record["relationships"]["groups"]["data"]
     assert {g["id"] for g in groups} == sb.dataset.person_groups[person_id]
@@ -54,9 +65,15 @@ def test_person_shape(np: httpx.Client, sb: RunningSandbox) -> None:
 
 
 def test_unknown_ids_answer_404(np: httpx.Client) -> None:
-    for path in ("/v2/people/nope", "/v2/groups/nope", "/v2/courses/nope",
-                 "/v2/groups/nope/memberships", "/v2/courses/nope/enrollments",
-                 "/v2/transcripts/nope", "/v2/properties/courses/nope"):
+    for path in (
+        "/v2/people/nope",
+        "/v2/groups/nope",
+        "/v2/courses/nope",
+        "/v2/groups/nope/memberships",
+        "/v2/courses/nope/enrollments",
+        "/v2/transcripts/nope",
+        "/v2/properties/courses/nope",
+    ):
         response = np.get(path)
         assert response.status_code == 404, path
         assert response.json()["errors"][0]["status"] == "404"
@@ -95,8 +112,10 @@ def test_bare_filter_is_contains_and_eq_is_exact(np: httpx.Client, sb: RunningSa
     assert person.id in {r["id"] for r in contains}
     exact = np.get("/v2/people", params={"filter[email][eq]": person.email}).json()["data"]
     assert [r["id"] for r in exact] == [person.id]
-    assert np.get("/v2/people", params={"filter[email][eq]": person.email.upper()}).json()[
-        "data"] == []
+    assert (
+        np.get("/v2/people", params={"filter[email][eq]": person.email.upper()}).json()["data"]
+        == []
+    )
     others = follow(np, "/v2/people", **{"filter[email][not_eq]": person.email})
     assert person.id not in {r["id"] for r in others}
     assert len(others) == sum(1 for p in sb.dataset.people.values() if p.email) - 1
@@ -123,8 +142,9 @@ def test_datetime_predicates_at_second_precision(np: httpx.Client, sb: RunningSa
 def test_boolean_contains_and_combined_filters(np: httpx.Client, sb: RunningSandbox) -> None:
     disabled = follow(np, "/v2/people", **{"filter[disabled][eq]": "true"})
     assert {r["id"] for r in disabled} == {p.id for p in sb.dataset.people.values() if p.disabled}
-    gmail = follow(np, "/v2/people", **{"filter[email][cont]": "@gmail.com",
-                                        "filter[disabled][eq]": "false"})
+    gmail = follow(
+        np, "/v2/people", **{"filter[email][cont]": "@gmail.com", "filter[disabled][eq]": "false"}
+    )
     assert all("@gmail.com" in r["attributes"]["email"].lower() for r in gmail)
     assert all(not r["attributes"]["disabled"] for r in gmail)
     not_gmail = follow(np, "/v2/people", **{"filter[email][not_cont]": "gmail"})
@@ -157,24 +177,27 @@ def test_groups_and_memberships(np: httpx.Client, sb: RunningSandbox) -> None:
     assert record["attributes"]["memberships_count"] == len(members) > 5
     assert all(m["type"] == "memberships" for m in members)
     assert {m["relationships"]["person"]["data"]["id"] for m in members} == set(
-        sb.dataset.memberships[group.id])
+        sb.dataset.memberships[group.id]
+    )
     assert {m["relationships"]["group"]["data"]["id"] for m in members} == {group.id}
 
 
-def test_group_writes_bump_timestamps(np: httpx.Client, sb: RunningSandbox,
-                                      clock: Clock) -> None:
+def test_group_writes_bump_timestamps(np: httpx.Client, sb: RunningSandbox, clock: Clock) -> None:
     clock.now = NOW + timedelta(hours=1)
     stamp = clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    created = np.post("/v2/groups", json={"data": {"type": "groups",
-                                                   "attributes": {"name": "ptr_Zeta Ltd"}}})
+    created = np.post(
+        "/v2/groups", json={"data": {"type": "groups", "attributes": {"name": "ptr_Zeta Ltd"}}}
+    )
     assert created.status_code == 201
     group = created.json()["data"]
     assert group["attributes"]["updated_at"] == stamp
     again = np.post("/v2/groups", json={"data": {"attributes": {"name": "ptr_Zeta Ltd"}}})
     assert again.status_code == 200 and again.json()["data"]["id"] == group["id"]
     sb.set_knobs(northpass_duplicate_group="conflict")
-    assert np.post("/v2/groups", json={"data": {"attributes": {"name": "ptr_Zeta Ltd"}}}
-                   ).status_code == 409
+    assert (
+        np.post("/v2/groups", json={"data": {"attributes": {"name": "ptr_Zeta Ltd"}}}).status_code
+        == 409
+    )
     assert np.post("/v2/groups", json={"data": {"attributes": {}}}).status_code == 422
 
     person_id = next(iter(sb.dataset.people))
@@ -194,8 +217,10 @@ def test_group_writes_bump_timestamps(np: httpx.Client, sb: RunningSandbox,
     assert np.request("DELETE", path, json=body).status_code == 204
     sb.set_knobs(northpass_remove_nonmember_status=404)
     assert np.request("DELETE", path, json=body).status_code == 404
-    renamed = np.patch(f"/v2/groups/{group['id']}",
-                       json={"data": {"type": "groups", "attributes": {"name": "Zeta"}}})
+    renamed = np.patch(
+        f"/v2/groups/{group['id']}",
+        json={"data": {"type": "groups", "attributes": {"name": "Zeta"}}},
+    )
     assert renamed.json()["data"]["attributes"]["name"] == "Zeta"
     assert np.delete(f"/v2/groups/{group['id']}").status_code == 204
     assert np.get(f"/v2/groups/{group['id']}").status_code == 404
@@ -231,23 +256,39 @@ def test_courses_enrollments_and_transcripts_agree(np: httpx.Client, sb: Running
         assert item["attributes"]["enrolled_at"] == attributes["enrolled_at"]
 
 
-def test_transcript_items_and_404_for_people_without_activity(np: httpx.Client,
-                                                              sb: RunningSandbox) -> None:
+def test_transcript_items_and_404_for_people_without_activity(
+    np: httpx.Client, sb: RunningSandbox
+) -> None:
     ds = sb.dataset
     idle = next(pid for pid in ds.people if not ds.transcripts.get(pid))
     assert np.get(f"/v2/transcripts/{idle}").status_code == 404
-    person_id = next(pid for pid, items in ds.transcripts.items()
-                     if any(i.completed_at == MALFORMED_DATE for i in items))
+    person_id = next(
+        pid
+        for pid, items in ds.transcripts.items()
+        if any(i.completed_at == MALFORMED_DATE for i in items)
+    )
     items = follow(np, f"/v2/transcripts/{person_id}", limit=2)
     assert len(items) == len(ds.transcripts[person_id])
     assert MALFORMED_DATE in {i["attributes"]["completed_at"] for i in items}
     assert set(items[0]["attributes"]) >= {
-        "resource_id", "resource_type", "name", "progress_status", "progress", "enrolled_at",
-        "started_at", "completed_at", "last_active_at", "expires_at"}
+        "resource_id",
+        "resource_type",
+        "name",
+        "progress_status",
+        "progress",
+        "enrolled_at",
+        "started_at",
+        "completed_at",
+        "last_active_at",
+        "expires_at",
+    }
     completed = [i for i in items if i["attributes"]["progress_status"] == "completed"]
     assert all("certificate" in i["links"] for i in completed)
-    paths = next(pid for pid, its in ds.transcripts.items()
-                 if any(i.resource_type == "learning_path" for i in its))
+    paths = next(
+        pid
+        for pid, its in ds.transcripts.items()
+        if any(i.resource_type == "learning_path" for i in its)
+    )
     kinds = {i["attributes"]["resource_type"] for i in follow(np, f"/v2/transcripts/{paths}")}
     assert "learning_path" in kinds
 
@@ -275,8 +316,9 @@ def test_deleted_course_leaves_the_catalog(np: httpx.Client, sb: RunningSandbox)
     assert np.get(f"/v2/properties/courses/{course_id}").status_code == 403
 
 
-def test_dataset_helpers_change_what_the_api_serves(np: httpx.Client, sb: RunningSandbox,
-                                                    clock: Clock) -> None:
+def test_dataset_helpers_change_what_the_api_serves(
+    np: httpx.Client, sb: RunningSandbox, clock: Clock
+) -> None:
     ds = sb.dataset
     clock.now = NOW + timedelta(days=1)
     person = ds.add_person("fresh@example.org", "Fresh", "Person")

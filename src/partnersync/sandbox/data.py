@@ -378,7 +378,10 @@ class Dataset:
 
     def impartner_table(self, entity: str) -> dict[int, Any]:
         tables: dict[str, dict[int, Any]] = {
-            "Account": self.accounts, "User": self.users, "Region": self.regions}
+            "Account": self.accounts,
+            "User": self.users,
+            "Region": self.regions,
+        }
         return tables[entity]
 
     def add_account(self, name: str | None, **fields: Any) -> Account:

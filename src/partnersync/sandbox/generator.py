@@ -33,10 +33,25 @@ T = TypeVar("T")
 
 TIERS = ("Premier", "Premier Plus", "Certified", "Registered", "Aggregator", "Pending")
 TIER_WEIGHTS = (12, 5, 25, 40, 3, 10)
-PARTNER_TYPES = ("Reseller", "Managed Service Provider", "Technology", "Referral",
-                 "Distributor", "System Integrator")
-GROUP_NAME_VARIANTS = ("exact", "ptr", "upper", "lower", "no_suffix", "other_suffix",
-                       "punctuation", "ptr_upper", "padded")
+PARTNER_TYPES = (
+    "Reseller",
+    "Managed Service Provider",
+    "Technology",
+    "Referral",
+    "Distributor",
+    "System Integrator",
+)
+GROUP_NAME_VARIANTS = (
+    "exact",
+    "ptr",
+    "upper",
+    "lower",
+    "no_suffix",
+    "other_suffix",
+    "punctuation",
+    "ptr_upper",
+    "padded",
+)
 GROUP_NAME_WEIGHTS = (50, 20, 4, 4, 8, 4, 6, 2, 2)
 NPCU_VARIANTS: tuple[Any, ...] = (0, 1, 2, "abc", 7, None, "1")  # None: property missing
 EXPIRY_KINDS = ("past", "future", "none")
@@ -75,8 +90,9 @@ def generate(size: str | Size, seed: int, clock: Clock = utc_now) -> Dataset:
     return _Generator(spec, seed, clock).run()
 
 
-def variant(rng: random.Random, index: int, options: tuple[T, ...],
-            weights: tuple[int, ...] | None = None) -> T:
+def variant(
+    rng: random.Random, index: int, options: tuple[T, ...], weights: tuple[int, ...] | None = None
+) -> T:
     """Cycles through every option first, then draws by weight."""
     if index < len(options):
         return options[index]
@@ -383,8 +399,12 @@ class _Generator:
             edition = i // len(titles)
             title = titles[i % len(titles)] + (f" ({2020 + edition} edition)" if edition else "")
             certification = "Certification" in title or "Accreditation" in title
-            npcu = variant(self.rng, i, NPCU_VARIANTS,
-                           (1, 1, 1, 0, 0, 0, 0) if certification else (95, 0, 0, 1, 1, 2, 1))
+            npcu = variant(
+                self.rng,
+                i,
+                NPCU_VARIANTS,
+                (1, 1, 1, 0, 0, 0, 0) if certification else (95, 0, 0, 1, 1, 2, 1),
+            )
             if certification and i >= len(NPCU_VARIANTS) and self.rng.random() < 0.97:
                 npcu = self.rng.choice((1, 2))
             created = self.ago(2000, 10)
@@ -401,7 +421,8 @@ class _Generator:
                 properties["npcu"] = npcu
             if certification:
                 properties["certification_category"] = next(
-                    (c for key, c in CERT_CATEGORIES.items() if key in title), "CE")
+                    (c for key, c in CERT_CATEGORIES.items() if key in title), "CE"
+                )
             self.ds.course_properties[course.id] = properties
             self.ds.enrollments[course.id] = {}
             if i >= self.spec.courses:
@@ -435,12 +456,14 @@ class _Generator:
                 for course_id in self.rng.sample(pool, min(self.rng.randint(1, 3), len(pool))):
                     self.item(person_id, course_id, counter)
                     counter += 1
-        first = next(i for i in ds.transcripts[self.partner_people[0]]
-                     if i.progress_status == "completed")
+        first = next(
+            i for i in ds.transcripts[self.partner_people[0]] if i.progress_status == "completed"
+        )
         first.completed_at = MALFORMED_DATE
 
-    def item(self, person_id: str, resource_id: str, counter: int,
-             learning_path: bool = False) -> None:
+    def item(
+        self, person_id: str, resource_id: str, counter: int, learning_path: bool = False
+    ) -> None:
         ds = self.ds
         person = ds.people[person_id]
         status = variant(self.rng, counter, ("completed", "in_progress", "enrolled"), (55, 25, 20))
@@ -456,8 +479,11 @@ class _Generator:
             elif kind == "future":
                 expires = self.now + timedelta(days=self.rng.randint(1, 700))
         last_active = completed or started
-        name = ds.learning_paths[resource_id] if learning_path else ds.course_properties[
-            resource_id]["name"]
+        name = (
+            ds.learning_paths[resource_id]
+            if learning_path
+            else ds.course_properties[resource_id]["name"]
+        )
         item = TranscriptItem(
             id=self.uuid(),
             enrollment_id=self.uuid(),

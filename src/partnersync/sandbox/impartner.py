@@ -67,13 +67,15 @@ def authenticate(request: Request, state: SandboxState) -> str | Response:
             key = None
     tenant = request.headers.get("x-prm-tenantid")
     tenant_ok = tenant == str(state.tenant_id) or (
-        tenant is None and not state.knobs.impartner_require_tenant)
+        tenant is None and not state.knobs.impartner_require_tenant
+    )
     if key in state.impartner_keys and tenant_ok:
         return key
     if state.knobs.impartner_auth_failure_status == 302:
         return RedirectResponse(f"/login?ReturnUrl={request.url.path}", 302)
-    return JSONResponse({"success": False,
-                         "message": "Authorization has been denied for this request."}, 401)
+    return JSONResponse(
+        {"success": False, "message": "Authorization has been denied for this request."}, 401
+    )
 
 
 IMPARTNER = ApiStyle("impartner", authenticate, error)
@@ -97,20 +99,25 @@ def output_key(field: FieldDef) -> str:
 
 def field_renderer(ds: Dataset, field: FieldDef, tz: ZoneInfo) -> Render:
     if field.kind == "datetime":
+
         def when(record: Any) -> str | None:
             value = field.value(ds, record)
             return value.astimezone(tz).isoformat(timespec="seconds") if value else None
+
         return when
     if field.kind == "double":
+
         def number(record: Any) -> float | None:
             value = field.value(ds, record)
             return None if value is None else float(value)
+
         return number
     return lambda record: field.value(ds, record)
 
 
-def render_plan(ds: Dataset, entity: EntityDef, names: list[str] | None,
-                tz: ZoneInfo) -> Callable[[Any], dict[str, Any]]:
+def render_plan(
+    ds: Dataset, entity: EntityDef, names: list[str] | None, tz: ZoneInfo
+) -> Callable[[Any], dict[str, Any]]:
     """A function rendering a record with the requested fields (all when `names` is None);
     dotted names (`Account.Name`) expand a lookup into a nested object."""
     flat: list[tuple[str, Render]] = []
@@ -119,8 +126,9 @@ def render_plan(ds: Dataset, entity: EntityDef, names: list[str] | None,
         head, _, rest = name.strip().partition(".")
         field = entity.field(head)
         if field is None or (rest and field.kind != "lookup"):
-            raise QueryError(f"Invalid field '{name.strip()}' for object {entity.name}",
-                             "INVALID_FIELD")
+            raise QueryError(
+                f"Invalid field '{name.strip()}' for object {entity.name}", "INVALID_FIELD"
+            )
         if rest:
             nested.setdefault(camel_case(field.name), (field, []))[1].append(rest)
         elif output_key(field) not in dict(flat):
@@ -179,8 +187,9 @@ def integer(value: Any, name: str, default: int) -> int:
     return number
 
 
-def order_keys(resolve: Callable[[str], FieldRef],
-               orderby: list[tuple[str, bool]]) -> list[tuple[Callable[[Any], Any], bool]]:
+def order_keys(
+    resolve: Callable[[str], FieldRef], orderby: list[tuple[str, bool]]
+) -> list[tuple[Callable[[Any], Any], bool]]:
     keys: list[tuple[Callable[[Any], Any], bool]] = []
     for path, descending in orderby:
         try:
@@ -188,8 +197,11 @@ def order_keys(resolve: Callable[[str], FieldRef],
         except FilterError as exc:
             raise QueryError(str(exc), "INVALID_FIELD") from exc
 
-        def key(record: Any, getter: Callable[[Any], Any] = ref.getter,
-                text: bool = ref.kind == "string") -> tuple[int, Any]:
+        def key(
+            record: Any,
+            getter: Callable[[Any], Any] = ref.getter,
+            text: bool = ref.kind == "string",
+        ) -> tuple[int, Any]:
             value = getter(record)
             if value is None:
                 return (0, 0)  # SQL Server puts nulls first
@@ -212,9 +224,15 @@ def parse_orderby(text: str | None) -> list[tuple[str, bool]]:
     return result
 
 
-def search(state: SandboxState, entity: EntityDef, fields: list[str] | None,
-           filter_text: str | None, orderby: list[tuple[str, bool]],
-           skip_value: Any, take_value: Any) -> Response:
+def search(
+    state: SandboxState,
+    entity: EntityDef,
+    fields: list[str] | None,
+    filter_text: str | None,
+    orderby: list[tuple[str, bool]],
+    skip_value: Any,
+    take_value: Any,
+) -> Response:
     knobs, ds = state.knobs, state.dataset
     skip = integer(skip_value, "skip", 0)
     take = integer(take_value, "take", knobs.impartner_default_take)
@@ -231,8 +249,11 @@ def search(state: SandboxState, entity: EntityDef, fields: list[str] | None,
         render = render_plan(ds, entity, fields, tz)
         keys = order_keys(resolve, orderby)
         try:
-            predicate = compile_filter(parse_filter(filter_text), resolve, zoneless) \
-                if filter_text and filter_text.strip() else None
+            predicate = (
+                compile_filter(parse_filter(filter_text), resolve, zoneless)
+                if filter_text and filter_text.strip()
+                else None
+            )
         except FilterError as exc:
             raise QueryError(f"Invalid filter: {exc}", "INVALID_FILTER") from exc
 
@@ -248,7 +269,7 @@ def search(state: SandboxState, entity: EntityDef, fields: list[str] | None,
         rows = state.cache.rows(query_key, ds.version, compute)
         if not orderby and knobs.impartner_unstable_order:
             rows = random.Random(state.dice.rng.random()).sample(rows, len(rows))
-        results = [render(r) for r in rows[skip:skip + take]]
+        results = [render(r) for r in rows[skip : skip + take]]
     for mutation in state.hooks.after_page(knobs, entity.name):
         page_mutations.apply(ds, mutation)
     return ok({"count": len(rows), "entity": entity.name, "results": results})
@@ -290,9 +311,15 @@ def handles_errors(handler: Callable[[Request, SandboxState], Any]) -> Any:
 
 @handles_errors
 async def list_records(request: Request, state: SandboxState) -> Response:
-    return search(state, entity_of(request), field_list(param(request, "fields")),
-                  param(request, "filter"), parse_orderby(param(request, "orderby")),
-                  param(request, "skip"), param(request, "take"))
+    return search(
+        state,
+        entity_of(request),
+        field_list(param(request, "fields")),
+        param(request, "filter"),
+        parse_orderby(param(request, "orderby")),
+        param(request, "skip"),
+        param(request, "take"),
+    )
 
 
 @handles_errors
@@ -303,10 +330,19 @@ async def search_records(request: Request, state: SandboxState) -> Response:
     if not isinstance(criteria, dict):
         raise QueryError("Search criteria must be an object")
     criteria = {k.lower(): v for k, v in criteria.items()}
-    orderby = [(str(o.get("field", "")), str(o.get("direction", "Asc")).lower() == "desc")
-               for o in criteria.get("orderby") or []]
-    return search(state, entity, criteria.get("fields") or None, criteria.get("filter"),
-                  orderby, criteria.get("skip"), criteria.get("take"))
+    orderby = [
+        (str(o.get("field", "")), str(o.get("direction", "Asc")).lower() == "desc")
+        for o in criteria.get("orderby") or []
+    ]
+    return search(
+        state,
+        entity,
+        criteria.get("fields") or None,
+        criteria.get("filter"),
+        orderby,
+        criteria.get("skip"),
+        criteria.get("take"),
+    )
 
 
 @handles_errors
@@ -361,8 +397,9 @@ def convert(ds: Dataset, field: FieldDef, value: Any) -> Any:
     return int(number)
 
 
-def changes_for(ds: Dataset, entity: EntityDef,
-                body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+def changes_for(
+    ds: Dataset, entity: EntityDef, body: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Validated attribute changes and per-field errors; `Id` in the body is only a locator."""
     changes, errors = {}, []
     for name, value in body.items():
@@ -370,54 +407,68 @@ def changes_for(ds: Dataset, entity: EntityDef,
         if field is not None and field.name == "Id":
             continue
         if field is None:
-            errors.append({"code": "UNKNOWN_FIELD",
-                           "message": f"Field '{name}' does not exist on {entity.name}"})
+            errors.append(
+                {
+                    "code": "UNKNOWN_FIELD",
+                    "message": f"Field '{name}' does not exist on {entity.name}",
+                }
+            )
         elif field.read_only:
-            errors.append({"code": "FIELD_READ_ONLY",
-                           "message": f"Field '{field.name}' is read-only"})
+            errors.append(
+                {"code": "FIELD_READ_ONLY", "message": f"Field '{field.name}' is read-only"}
+            )
         else:
             try:
                 changes[field.name] = convert(ds, field, value)
             except (TypeError, ValueError):
-                errors.append({"code": "INVALID_VALUE",
-                               "message": f"Invalid value {value!r} for field '{field.name}'"})
+                errors.append(
+                    {
+                        "code": "INVALID_VALUE",
+                        "message": f"Invalid value {value!r} for field '{field.name}'",
+                    }
+                )
     return changes, errors
 
 
 def returned(state: SandboxState, entity: EntityDef, request: Request) -> Callable[[Any], Any]:
     names = field_list(param(request, "returnfields"))
-    return render_plan(state.dataset, entity, names or ["Id"],
-                       zone(state.knobs.impartner_timezone))
+    return render_plan(state.dataset, entity, names or ["Id"], zone(state.knobs.impartner_timezone))
 
 
-def item_result(success: bool, data: Any = None,
-                errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def item_result(
+    success: bool, data: Any = None, errors: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     return {"success": success, "data": data, "errors": errors or []}
 
 
 def many_result(results: list[dict[str, Any]]) -> Response:
     """ModifyManyResult: HTTP 200 even when items failed; `success` only if none did."""
     failed = sum(not r["success"] for r in results)
-    return JSONResponse({
-        "success": failed == 0,
-        "message": f"{failed} of {len(results)} records failed" if failed else None,
-        "errors": [],
-        "results": results,
-    })
+    return JSONResponse(
+        {
+            "success": failed == 0,
+            "message": f"{failed} of {len(results)} records failed" if failed else None,
+            "errors": [],
+            "results": results,
+        }
+    )
 
 
-def update_one(state: SandboxState, entity: EntityDef, record_id: Any, body: Any,
-               render: Callable[[Any], Any]) -> dict[str, Any]:
+def update_one(
+    state: SandboxState, entity: EntityDef, record_id: Any, body: Any, render: Callable[[Any], Any]
+) -> dict[str, Any]:
     ds = state.dataset
     if not isinstance(body, dict):
-        return item_result(False, errors=[{"code": "INVALID_REQUEST",
-                                           "message": "Each item must be an object"}])
+        return item_result(
+            False, errors=[{"code": "INVALID_REQUEST", "message": "Each item must be an object"}]
+        )
     if record_id is None:
         return item_result(False, errors=[{"code": "MISSING_ID", "message": "Id is required"}])
     table = ds.impartner_table(entity.name)
     if not isinstance(record_id, int) or record_id not in table:
-        return item_result(False, errors=[{"code": "NOT_FOUND",
-                                           "message": f"{entity.name} {record_id} not found"}])
+        return item_result(
+            False, errors=[{"code": "NOT_FOUND", "message": f"{entity.name} {record_id} not found"}]
+        )
     changes, errors = changes_for(ds, entity, body)
     if errors:
         return item_result(False, {"id": record_id}, errors)
@@ -432,10 +483,15 @@ async def patch_record(request: Request, state: SandboxState) -> Response:
     with ds.lock:
         if record_id not in ds.impartner_table(entity.name):
             raise QueryError(f"{entity.name} {record_id} not found", "NOT_FOUND")
-        result = update_one(state, entity, record_id, body,
-                            returned(state, entity, request) if param(request, "returnfields")
-                            else render_plan(ds, entity, None,
-                                             zone(state.knobs.impartner_timezone)))
+        result = update_one(
+            state,
+            entity,
+            record_id,
+            body,
+            returned(state, entity, request)
+            if param(request, "returnfields")
+            else render_plan(ds, entity, None, zone(state.knobs.impartner_timezone)),
+        )
     if not result["success"]:
         message = "; ".join(e["message"] for e in result["errors"])
         body = {"success": False, "message": message, "errors": result["errors"]}
@@ -458,12 +514,15 @@ async def patch_many(request: Request, state: SandboxState) -> Response:
     return many_result(results)
 
 
-def create_one(state: SandboxState, entity: EntityDef, body: Any,
-               render: Callable[[Any], Any]) -> dict[str, Any]:
+def create_one(
+    state: SandboxState, entity: EntityDef, body: Any, render: Callable[[Any], Any]
+) -> dict[str, Any]:
     ds = state.dataset
     if not isinstance(body, dict) or entity.name == "Region":
-        return item_result(False, errors=[{"code": "INVALID_REQUEST",
-                                           "message": f"Cannot create this {entity.name}"}])
+        return item_result(
+            False,
+            errors=[{"code": "INVALID_REQUEST", "message": f"Cannot create this {entity.name}"}],
+        )
     changes, errors = changes_for(ds, entity, body)
     if entity.name == "Account" and not changes.get("Name"):
         errors.append({"code": "REQUIRED", "message": "Field 'Name' is required"})
@@ -472,16 +531,21 @@ def create_one(state: SandboxState, entity: EntityDef, body: Any,
         if not user_name:
             errors.append({"code": "REQUIRED", "message": "Field 'UserName' is required"})
         elif any(u.UserName.lower() == user_name.lower() for u in ds.users.values()):
-            errors.append({"code": "NOT_UNIQUE",
-                           "message": f"UserName '{user_name}' is not a unique value"})
+            errors.append(
+                {"code": "NOT_UNIQUE", "message": f"UserName '{user_name}' is not a unique value"}
+            )
     if errors:
         return item_result(False, None, errors)
     if entity.name == "Account":
         record: Any = ds.add_account(changes.pop("Name"), **changes)
     else:
         email = changes.pop("Email", None) or changes["UserName"]
-        record = ds.add_user(email, changes.pop("FirstName", None) or "",
-                             changes.pop("LastName", None) or "", **changes)
+        record = ds.add_user(
+            email,
+            changes.pop("FirstName", None) or "",
+            changes.pop("LastName", None) or "",
+            **changes,
+        )
     return item_result(True, render(record))
 
 
@@ -526,8 +590,13 @@ async def delete_many(request: Request, state: SandboxState) -> Response:
                 ds.delete_record(entity.name, record_id)
                 results.append(item_result(True, record_id))
             else:
-                results.append(item_result(False, record_id, [
-                    {"code": "NOT_FOUND", "message": f"{entity.name} {record_id} not found"}]))
+                results.append(
+                    item_result(
+                        False,
+                        record_id,
+                        [{"code": "NOT_FOUND", "message": f"{entity.name} {record_id} not found"}],
+                    )
+                )
     return many_result(results)
 
 
@@ -553,9 +622,17 @@ async def deleted_ids(request: Request, state: SandboxState) -> Response:
 @handles_errors
 async def describe(request: Request, state: SandboxState) -> Response:
     entity = entity_of(request)
-    fields = [{"name": f.name, "fieldType": f.kind, "isReadOnly": f.read_only,
-               "isFilterable": True, "isSortable": True, "lookupObject": f.target}
-              for f in entity.fields]
+    fields = [
+        {
+            "name": f.name,
+            "fieldType": f.kind,
+            "isReadOnly": f.read_only,
+            "isFilterable": True,
+            "isSortable": True,
+            "lookupObject": f.target,
+        }
+        for f in entity.fields
+    ]
     return ok({"name": entity.name, "fields": fields})
 
 
@@ -572,5 +649,8 @@ def routes() -> list[Route]:
         ("PATCH", "/{object}/{id:int}", patch_record),
         ("DELETE", "/{object}/{id:int}", delete_record),
     ]
-    return [api_route(IMPARTNER, method, prefix + path, handler)
-            for prefix in PREFIXES for method, path, handler in table]
+    return [
+        api_route(IMPARTNER, method, prefix + path, handler)
+        for prefix in PREFIXES
+        for method, path, handler in table
+    ]

@@ -48,30 +48,53 @@ def _fields(*specs: tuple[Any, ...]) -> tuple[FieldDef, ...]:
 
 STANDARD = (("Id", "int", True), ("Created", "datetime", True), ("Updated", "datetime", True))
 
-ACCOUNT = EntityDef("Account", _fields(
-    *STANDARD,
-    ("Name", "string"), ("CrmId", "string"), ("IsActive", "bool"),
-    ("Partner_Tier__cf", "string"), ("Partner_Type__cf", "string"),
-    ("Account_Status__cf", "string", True), ("Website", "string"),
-    ("MailingCity", "string"), ("MailingCountry", "string"),
-    ("Region", "lookup", False, "Region"), ("ParentAccount", "lookup", False, "Account"),
-    ("PrimaryUser", "lookup", False, "User"), ("MemberCount", "int", True),
-    ("RecordVersion", "int", True), ("Certification_Count__cf", "int"),
-    ("Total_NPCU__cf", "double"), ("LMS_Account_ID__cf", "string"),
-    ("LMS_Group_Name__cf", "string"), ("Nintex_CE_Certifications__cf", "double"),
-    ("Nintex_K2_Certifications__cf", "double"),
-    ("Nintex_Automation_Cloud_Certifications__cf", "double"),
-    ("Nintex_RPA_Certifications__cf", "double"),
-))
+ACCOUNT = EntityDef(
+    "Account",
+    _fields(
+        *STANDARD,
+        ("Name", "string"),
+        ("CrmId", "string"),
+        ("IsActive", "bool"),
+        ("Partner_Tier__cf", "string"),
+        ("Partner_Type__cf", "string"),
+        ("Account_Status__cf", "string", True),
+        ("Website", "string"),
+        ("MailingCity", "string"),
+        ("MailingCountry", "string"),
+        ("Region", "lookup", False, "Region"),
+        ("ParentAccount", "lookup", False, "Account"),
+        ("PrimaryUser", "lookup", False, "User"),
+        ("MemberCount", "int", True),
+        ("RecordVersion", "int", True),
+        ("Certification_Count__cf", "int"),
+        ("Total_NPCU__cf", "double"),
+        ("LMS_Account_ID__cf", "string"),
+        ("LMS_Group_Name__cf", "string"),
+        ("Nintex_CE_Certifications__cf", "double"),
+        ("Nintex_K2_Certifications__cf", "double"),
+        ("Nintex_Automation_Cloud_Certifications__cf", "double"),
+        ("Nintex_RPA_Certifications__cf", "double"),
+    ),
+)
 
-USER = EntityDef("User", _fields(
-    *STANDARD,
-    ("Email", "string"), ("UserName", "string"), ("FirstName", "string"),
-    ("LastName", "string"), ("Title", "string"), ("Phone", "string"), ("IsActive", "bool"),
-    ("Account", "lookup", False, "Account"),
-    ("AccountName", "string", True, None, _account_name),
-    ("Contact_Status__cf", "string"), ("CrmId", "string"), ("RecordVersion", "int", True),
-))
+USER = EntityDef(
+    "User",
+    _fields(
+        *STANDARD,
+        ("Email", "string"),
+        ("UserName", "string"),
+        ("FirstName", "string"),
+        ("LastName", "string"),
+        ("Title", "string"),
+        ("Phone", "string"),
+        ("IsActive", "bool"),
+        ("Account", "lookup", False, "Account"),
+        ("AccountName", "string", True, None, _account_name),
+        ("Contact_Status__cf", "string"),
+        ("CrmId", "string"),
+        ("RecordVersion", "int", True),
+    ),
+)
 
 REGION = EntityDef("Region", _fields(*STANDARD, ("Name", "string")))
 

@@ -254,6 +254,4 @@ class PageHooks:
     def after_page(self, knobs: Knobs, listing: str) -> list[PageMutation]:
         self.pages[listing] += 1
         served = self.pages[listing]
-        return [
-            m for m in knobs.page_mutations if m.listing == listing and m.after_page == served
-        ]
+        return [m for m in knobs.page_mutations if m.listing == listing and m.after_page == served]

@@ -24,8 +24,12 @@ from partnersync.sandbox.state import SandboxState
 JSON_TYPE = "application/json; charset=utf-8"
 FILTER_PARAM = re.compile(r"^filter\[([^\]]+)\](?:\[([^\]]+)\])?$")
 COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": operator.eq, "not_eq": operator.ne, "gt": operator.gt, "gteq": operator.ge,
-    "lt": operator.lt, "lteq": operator.le,
+    "eq": operator.eq,
+    "not_eq": operator.ne,
+    "gt": operator.gt,
+    "gteq": operator.ge,
+    "lt": operator.lt,
+    "lteq": operator.le,
 }
 Getter = Callable[[Any], Any]
 Fields = dict[str, tuple[Getter, str]]  # attribute → (getter, kind)
@@ -45,10 +49,15 @@ def timestamp(value: datetime | str | None) -> str | None:
     return value
 
 
-def error(state: SandboxState, status: int, title: str, detail: str,
-          pointer: str | None = None) -> Response:
-    body: dict[str, Any] = {"status": str(status), "title": title, "detail": detail,
-                            "source": {"pointer": pointer} if pointer else {}}
+def error(
+    state: SandboxState, status: int, title: str, detail: str, pointer: str | None = None
+) -> Response:
+    body: dict[str, Any] = {
+        "status": str(status),
+        "title": title,
+        "detail": detail,
+        "source": {"pointer": pointer} if pointer else {},
+    }
     return JSONResponse({"errors": [body]}, status, media_type=JSON_TYPE)
 
 
@@ -56,8 +65,12 @@ def authenticate(request: Request, state: SandboxState) -> str | Response:
     key = request.headers.get("x-api-key", "")
     if key in state.northpass_keys:
         return key
-    return error(state, 401, "Unauthorized",
-                 "Credentials are missing or invalid: send a valid X-Api-Key header.")
+    return error(
+        state,
+        401,
+        "Unauthorized",
+        "Credentials are missing or invalid: send a valid X-Api-Key header.",
+    )
 
 
 NORTHPASS = ApiStyle("northpass", authenticate, error)
@@ -79,12 +92,24 @@ def ref(kind: str, record_id: str) -> dict[str, str]:
 
 
 def person_fields(ds: Dataset) -> Fields:
-    fields: Fields = {name: (operator.attrgetter(name), kind) for name, kind in (
-        ("id", "str"), ("email", "str"), ("first_name", "str"), ("last_name", "str"),
-        ("full_name", "str"), ("disabled", "bool"), ("unsubscribed", "bool"),
-        ("registration_status", "str"), ("activated_at", "datetime"),
-        ("created_at", "datetime"), ("updated_at", "datetime"),
-        ("last_active_at", "datetime"), ("deactivated_at", "datetime"))}
+    fields: Fields = {
+        name: (operator.attrgetter(name), kind)
+        for name, kind in (
+            ("id", "str"),
+            ("email", "str"),
+            ("first_name", "str"),
+            ("last_name", "str"),
+            ("full_name", "str"),
+            ("disabled", "bool"),
+            ("unsubscribed", "bool"),
+            ("registration_status", "str"),
+            ("activated_at", "datetime"),
+            ("created_at", "datetime"),
+            ("updated_at", "datetime"),
+            ("last_active_at", "datetime"),
+            ("deactivated_at", "datetime"),
+        )
+    }
     return fields
 
 
@@ -94,16 +119,23 @@ def render_person(ds: Dataset, base: str, p: Person) -> dict[str, Any]:
         "id": p.id,
         "type": "people",
         "attributes": {
-            "email": p.email, "first_name": p.first_name, "last_name": p.last_name,
-            "full_name": p.full_name, "disabled": p.disabled, "unsubscribed": p.unsubscribed,
+            "email": p.email,
+            "first_name": p.first_name,
+            "last_name": p.last_name,
+            "full_name": p.full_name,
+            "disabled": p.disabled,
+            "unsubscribed": p.unsubscribed,
             "registration_status": p.registration_status,
-            "activated_at": timestamp(p.activated_at), "created_at": timestamp(p.created_at),
-            "updated_at": timestamp(p.updated_at), "last_active_at": timestamp(p.last_active_at),
+            "activated_at": timestamp(p.activated_at),
+            "created_at": timestamp(p.created_at),
+            "updated_at": timestamp(p.updated_at),
+            "last_active_at": timestamp(p.last_active_at),
             "deactivated_at": timestamp(p.deactivated_at),
         },
         "relationships": {"groups": {"data": [ref("groups", g) for g in groups]}},
-        "links": {"self": {"href": f"{base}/v2/people/{p.id}",
-                           "methods": ["get", "patch", "delete"]}},
+        "links": {
+            "self": {"href": f"{base}/v2/people/{p.id}", "methods": ["get", "patch", "delete"]}
+        },
     }
 
 
@@ -111,22 +143,28 @@ def group_fields(ds: Dataset) -> Fields:
     def members(group: Group) -> int:
         return len(ds.memberships.get(group.id, ()))
 
-    return {"id": (operator.attrgetter("id"), "str"),
-            "name": (operator.attrgetter("name"), "str"),
-            "memberships_count": (members, "number"),
-            "created_at": (operator.attrgetter("created_at"), "datetime"),
-            "updated_at": (operator.attrgetter("updated_at"), "datetime")}
+    return {
+        "id": (operator.attrgetter("id"), "str"),
+        "name": (operator.attrgetter("name"), "str"),
+        "memberships_count": (members, "number"),
+        "created_at": (operator.attrgetter("created_at"), "datetime"),
+        "updated_at": (operator.attrgetter("updated_at"), "datetime"),
+    }
 
 
 def render_group(ds: Dataset, base: str, g: Group) -> dict[str, Any]:
     return {
         "id": g.id,
         "type": "groups",
-        "attributes": {"name": g.name, "memberships_count": len(ds.memberships.get(g.id, ())),
-                       "created_at": timestamp(g.created_at),
-                       "updated_at": timestamp(g.updated_at)},
-        "links": {"self": {"href": f"{base}/v2/groups/{g.id}",
-                           "methods": ["get", "patch", "delete"]}},
+        "attributes": {
+            "name": g.name,
+            "memberships_count": len(ds.memberships.get(g.id, ())),
+            "created_at": timestamp(g.created_at),
+            "updated_at": timestamp(g.updated_at),
+        },
+        "links": {
+            "self": {"href": f"{base}/v2/groups/{g.id}", "methods": ["get", "patch", "delete"]}
+        },
     }
 
 
@@ -142,8 +180,10 @@ def render_membership(ds: Dataset, base: str, m: Membership) -> dict[str, Any]:
         "id": m.id,
         "type": "memberships",
         "attributes": {"created_at": timestamp(m.created_at)},
-        "relationships": {"person": {"data": ref("people", m.person_id)},
-                          "group": {"data": ref("groups", m.group_id)}},
+        "relationships": {
+            "person": {"data": ref("people", m.person_id)},
+            "group": {"data": ref("groups", m.group_id)},
+        },
     }
 
 
@@ -151,9 +191,17 @@ def course_fields(ds: Dataset) -> Fields:
     def enrollments(course: Course) -> int:
         return len(ds.enrollments.get(course.id, ()))
 
-    fields: Fields = {name: (operator.attrgetter(name), kind) for name, kind in (
-        ("id", "str"), ("name", "str"), ("status", "str"), ("permalink", "str"),
-        ("created_at", "datetime"), ("updated_at", "datetime"))}
+    fields: Fields = {
+        name: (operator.attrgetter(name), kind)
+        for name, kind in (
+            ("id", "str"),
+            ("name", "str"),
+            ("status", "str"),
+            ("permalink", "str"),
+            ("created_at", "datetime"),
+            ("updated_at", "datetime"),
+        )
+    }
     fields["enrollments_count"] = (enrollments, "number")
     return fields
 
@@ -163,23 +211,44 @@ def render_course(ds: Dataset, base: str, c: Course) -> dict[str, Any]:
     return {
         "id": c.id,
         "type": "courses",
-        "attributes": {"name": c.name, "status": c.status, "permalink": c.permalink,
-                       "enrollments_count": len(ds.enrollments.get(c.id, ())),
-                       "created_at": timestamp(c.created_at),
-                       "updated_at": timestamp(c.updated_at)},
+        "attributes": {
+            "name": c.name,
+            "status": c.status,
+            "permalink": c.permalink,
+            "enrollments_count": len(ds.enrollments.get(c.id, ())),
+            "created_at": timestamp(c.created_at),
+            "updated_at": timestamp(c.updated_at),
+        },
         "relationships": {"categories": {"data": []}},
-        "links": {"self": {"href": href, "meta": {"methods": ["get"]}},
-                  "enrollments": {"href": f"{href}/enrollments", "meta": {"methods": ["get"]}},
-                  "enroll": {"href": f"https://academy.example.com/c/{c.permalink}",
-                             "meta": {"methods": ["get"]}}},
+        "links": {
+            "self": {"href": href, "meta": {"methods": ["get"]}},
+            "enrollments": {"href": f"{href}/enrollments", "meta": {"methods": ["get"]}},
+            "enroll": {
+                "href": f"https://academy.example.com/c/{c.permalink}",
+                "meta": {"methods": ["get"]},
+            },
+        },
     }
 
 
-ITEM_FIELDS: Fields = {name: (operator.attrgetter(name), kind) for name, kind in (
-    ("id", "str"), ("person_id", "str"), ("resource_id", "str"), ("resource_type", "str"),
-    ("name", "str"), ("progress_status", "str"), ("progress", "number"),
-    ("enrolled_at", "datetime"), ("started_at", "datetime"), ("completed_at", "datetime"),
-    ("last_active_at", "datetime"), ("expires_at", "datetime"), ("updated_at", "datetime"))}
+ITEM_FIELDS: Fields = {
+    name: (operator.attrgetter(name), kind)
+    for name, kind in (
+        ("id", "str"),
+        ("person_id", "str"),
+        ("resource_id", "str"),
+        ("resource_type", "str"),
+        ("name", "str"),
+        ("progress_status", "str"),
+        ("progress", "number"),
+        ("enrolled_at", "datetime"),
+        ("started_at", "datetime"),
+        ("completed_at", "datetime"),
+        ("last_active_at", "datetime"),
+        ("expires_at", "datetime"),
+        ("updated_at", "datetime"),
+    )
+}
 ITEM_FIELDS["course_id"] = ITEM_FIELDS["resource_id"]
 
 
@@ -187,10 +256,14 @@ def render_enrollment(ds: Dataset, base: str, item: TranscriptItem) -> dict[str,
     return {
         "id": item.enrollment_id,
         "type": "enrollments",
-        "attributes": {"person_id": item.person_id, "course_id": item.resource_id,
-                       "progress": item.progress, "enrolled_at": timestamp(item.enrolled_at),
-                       "last_active_on": timestamp(item.last_active_at),
-                       "updated_at": timestamp(item.updated_at)},
+        "attributes": {
+            "person_id": item.person_id,
+            "course_id": item.resource_id,
+            "progress": item.progress,
+            "enrolled_at": timestamp(item.enrolled_at),
+            "last_active_on": timestamp(item.last_active_at),
+            "updated_at": timestamp(item.updated_at),
+        },
         "relationships": {"person": {"data": ref("people", item.person_id)}},
     }
 
@@ -200,9 +273,12 @@ def render_transcript_item(ds: Dataset, base: str, item: TranscriptItem) -> dict
         "id": item.id,
         "type": "transcript_items",
         "attributes": {
-            "resource_id": item.resource_id, "resource_type": item.resource_type,
-            "name": item.name, "progress_status": item.progress_status,
-            "progress": item.progress, "enrolled_at": timestamp(item.enrolled_at),
+            "resource_id": item.resource_id,
+            "resource_type": item.resource_type,
+            "name": item.name,
+            "progress_status": item.progress_status,
+            "progress": item.progress,
+            "enrolled_at": timestamp(item.enrolled_at),
             "started_at": timestamp(item.started_at),
             "completed_at": timestamp(item.completed_at),
             "last_active_at": timestamp(item.last_active_at),
@@ -212,13 +288,17 @@ def render_transcript_item(ds: Dataset, base: str, item: TranscriptItem) -> dict
     }
     if item.progress_status == "completed":
         record["links"]["certificate"] = {
-            "href": f"https://academy.example.com/certificates/{item.id}"}
+            "href": f"https://academy.example.com/certificates/{item.id}"
+        }
     return record
 
 
 def render_properties(ds: Dataset, base: str, course_id: str) -> dict[str, Any]:
-    return {"id": course_id, "type": "course_properties",
-            "attributes": {"properties": dict(ds.course_properties[course_id])}}
+    return {
+        "id": course_id,
+        "type": "course_properties",
+        "attributes": {"properties": dict(ds.course_properties[course_id])},
+    }
 
 
 # --- query parameters ----------------------------------------------------------------------
@@ -275,8 +355,9 @@ def filters(request: Request, fields: Fields, state: SandboxState) -> list[Calla
         if not match:
             continue
         attribute, name = match.groups()
-        if attribute not in fields or (name is not None and name not in (
-                *COMPARISONS, "cont", "not_cont", "in")):
+        if attribute not in fields or (
+            name is not None and name not in (*COMPARISONS, "cont", "not_cont", "in")
+        ):
             if state.knobs.northpass_unknown_filter == "error":
                 raise BadRequest(f"Unknown filter {key}")
             continue
@@ -327,8 +408,9 @@ def positive(request: Request, name: str, default: int) -> int:
     return value
 
 
-def query_rows(records: Iterable[Any], conditions: list[Callable[[Any], bool]],
-               keys: list[tuple[Getter, bool]]) -> list[Any]:
+def query_rows(
+    records: Iterable[Any], conditions: list[Callable[[Any], bool]], keys: list[tuple[Getter, bool]]
+) -> list[Any]:
     rows = [r for r in records if all(c(r) for c in conditions)] if conditions else list(records)
     for key, descending in reversed(keys):
         rows.sort(key=key, reverse=descending)
@@ -374,20 +456,30 @@ def listing(
     knobs, ds = state.knobs, state.dataset
     try:
         page = positive(request, "page", 1)
-        limit = min(positive(request, "limit", knobs.northpass_default_page_size),
-                    knobs.northpass_max_page_size)
+        limit = min(
+            positive(request, "limit", knobs.northpass_default_page_size),
+            knobs.northpass_max_page_size,
+        )
         conditions = filters(request, fields, state)
         keys = sort_keys(request, fields, state)
     except BadRequest as exc:
         return error(state, 400, "Bad Request", str(exc))
-    query_key = ("northpass", request.url.path, str(sorted(
-        (k, v) for k, v in request.query_params.multi_items() if k not in ("page", "limit"))))
+    query_key = (
+        "northpass",
+        request.url.path,
+        str(
+            sorted(
+                (k, v) for k, v in request.query_params.multi_items() if k not in ("page", "limit")
+            )
+        ),
+    )
     base = root(request)
     with ds.lock:
-        rows = state.cache.rows(query_key, ds.version,
-                                lambda: query_rows(records(), conditions, keys))
+        rows = state.cache.rows(
+            query_key, ds.version, lambda: query_rows(records(), conditions, keys)
+        )
         start = (page - 1) * limit
-        chunk = rows[start:start + limit]
+        chunk = rows[start : start + limit]
         data = [render(ds, base, row) for row in chunk]
     full_last = bool(chunk) and len(chunk) == limit and knobs.northpass_next_on_full_last_page
     payload: dict[str, Any] = {
@@ -395,8 +487,7 @@ def listing(
         "links": links(request, state, page, start + limit < len(rows) or full_last),
     }
     if knobs.northpass_meta:
-        payload["meta"] = {"total_count": len(rows),
-                           "total_pages": math.ceil(len(rows) / limit)}
+        payload["meta"] = {"total_count": len(rows), "total_pages": math.ceil(len(rows) / limit)}
     for mutation in state.hooks.after_page(knobs, name):
         page_mutations.apply(ds, mutation)
     return document(payload)
@@ -442,14 +533,21 @@ async def create_person(request: Request, state: SandboxState) -> Response:
         return error(state, 400, "Bad Request", "Expected {data: {attributes: {...}}}")
     email = str(attributes.get("email") or "").strip()
     if not email:
-        return error(state, 422, "Unprocessable Entity", "Email can't be blank",
-                     "/data/attributes/email")
+        return error(
+            state, 422, "Unprocessable Entity", "Email can't be blank", "/data/attributes/email"
+        )
     with ds.lock:
         if any((p.email or "").strip().lower() == email.lower() for p in ds.people.values()):
-            return error(state, 422, "Unprocessable Entity", "Email has already been taken",
-                         "/data/attributes/email")
-        person = ds.add_person(email, str(attributes.get("first_name") or ""),
-                               str(attributes.get("last_name") or ""))
+            return error(
+                state,
+                422,
+                "Unprocessable Entity",
+                "Email has already been taken",
+                "/data/attributes/email",
+            )
+        person = ds.add_person(
+            email, str(attributes.get("first_name") or ""), str(attributes.get("last_name") or "")
+        )
         return document({"data": render_person(ds, root(request), person)}, 201)
 
 
@@ -475,14 +573,16 @@ async def create_group(request: Request, state: SandboxState) -> Response:
         return error(state, 400, "Bad Request", "Expected {data: {attributes: {...}}}")
     name = str(attributes.get("name") or "").strip()
     if not name:
-        return error(state, 422, "Unprocessable Entity", "Name can't be blank",
-                     "/data/attributes/name")
+        return error(
+            state, 422, "Unprocessable Entity", "Name can't be blank", "/data/attributes/name"
+        )
     with ds.lock:
         existing = next((g for g in ds.groups.values() if g.name == name), None)
         if existing is not None:
             if state.knobs.northpass_duplicate_group == "conflict":
-                return error(state, 409, "Conflict", "Name has already been taken",
-                             "/data/attributes/name")
+                return error(
+                    state, 409, "Conflict", "Name has already been taken", "/data/attributes/name"
+                )
             return document({"data": render_group(ds, root(request), existing)})
         group = ds.add_group(name)
         return document({"data": render_group(ds, root(request), group)}, 201)
@@ -516,8 +616,9 @@ async def list_memberships(request: Request, state: SandboxState) -> Response:
     members = ds.memberships.get(request.path_params["id"])
     if members is None:
         return not_found(state, "Group")
-    return listing(request, state, "memberships", members.values, MEMBERSHIP_FIELDS,
-                   render_membership)
+    return listing(
+        request, state, "memberships", members.values, MEMBERSHIP_FIELDS, render_membership
+    )
 
 
 async def change_members(request: Request, state: SandboxState) -> Response:
@@ -534,8 +635,7 @@ async def change_members(request: Request, state: SandboxState) -> Response:
             return not_found(state, "Group")
         unknown = [pid for pid in person_ids if pid not in ds.people]
         if unknown:
-            return error(state, 422, "Unprocessable Entity", f"Unknown people: {unknown}",
-                         "/data")
+            return error(state, 422, "Unprocessable Entity", f"Unknown people: {unknown}", "/data")
         if request.method == "POST":
             for pid in person_ids:
                 ds.add_membership(group_id, pid)
@@ -551,8 +651,7 @@ async def change_members(request: Request, state: SandboxState) -> Response:
 
 async def list_courses(request: Request, state: SandboxState) -> Response:
     ds = state.dataset
-    return listing(request, state, "courses", ds.courses.values, course_fields(ds),
-                   render_course)
+    return listing(request, state, "courses", ds.courses.values, course_fields(ds), render_course)
 
 
 async def get_course(request: Request, state: SandboxState) -> Response:
@@ -570,8 +669,7 @@ async def list_enrollments(request: Request, state: SandboxState) -> Response:
     if course_id not in ds.courses:
         return not_found(state, "Course")
     enrolled = ds.enrollments.get(course_id, {})
-    return listing(request, state, "enrollments", enrolled.values, ITEM_FIELDS,
-                   render_enrollment)
+    return listing(request, state, "enrollments", enrolled.values, ITEM_FIELDS, render_enrollment)
 
 
 async def list_course_properties(request: Request, state: SandboxState) -> Response:
@@ -589,8 +687,9 @@ async def get_course_properties(request: Request, state: SandboxState) -> Respon
     course_id = request.path_params["id"]
     with ds.lock:
         if course_id in ds.forbidden_property_ids:
-            return error(state, 403, "Forbidden",
-                         "You are not allowed to access properties of this course")
+            return error(
+                state, 403, "Forbidden", "You are not allowed to access properties of this course"
+            )
         if course_id not in ds.course_properties:
             return not_found(state, "Course")
         return document({"data": render_properties(ds, root(request), course_id)})
@@ -601,8 +700,9 @@ async def list_transcript(request: Request, state: SandboxState) -> Response:
     items = ds.transcripts.get(request.path_params["id"])
     if not items or request.path_params["id"] not in ds.people:
         return not_found(state, "Transcript")
-    return listing(request, state, "transcripts", lambda: items, ITEM_FIELDS,
-                   render_transcript_item)
+    return listing(
+        request, state, "transcripts", lambda: items, ITEM_FIELDS, render_transcript_item
+    )
 
 
 def routes() -> list[Route]:

@@ -57,9 +57,13 @@ class DropResponse(Response):
     status_label = "dropped"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", b"4096")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+            }
+        )
         await send({"type": "http.response.body", "body": b'{"data": [', "more_body": True})
 
 
@@ -83,12 +87,16 @@ def too_many_requests(api: ApiStyle, state: SandboxState) -> Response:
 def malformed(response: Response) -> Response:
     """The same answer with its JSON cut in half (content type and status unchanged)."""
     body = bytes(response.body)
-    return Response(body[: max(1, len(body) // 2)], status_code=response.status_code,
-                    media_type="application/json")
+    return Response(
+        body[: max(1, len(body) // 2)],
+        status_code=response.status_code,
+        media_type="application/json",
+    )
 
 
-async def guarded(api: ApiStyle, handler: Handler, request: Request,
-                  state: SandboxState) -> Response:
+async def guarded(
+    api: ApiStyle, handler: Handler, request: Request, state: SandboxState
+) -> Response:
     knobs = state.knobs
     if knobs.latency_ms:
         await asyncio.sleep(knobs.latency_ms / 1000)

@@ -70,9 +70,13 @@ class RunningSandbox:
 
 
 def make_state(dataset: Dataset, **knob_overrides: Any) -> SandboxState:
-    return SandboxState(dataset=dataset, knobs=Knobs().updated(**knob_overrides),
-                        northpass_keys=NORTHPASS_KEYS, impartner_keys=IMPARTNER_KEYS,
-                        tenant_id=TENANT_ID)
+    return SandboxState(
+        dataset=dataset,
+        knobs=Knobs().updated(**knob_overrides),
+        northpass_keys=NORTHPASS_KEYS,
+        impartner_keys=IMPARTNER_KEYS,
+        tenant_id=TENANT_ID,
+    )
 
 
 def bind(port: int) -> socket.socket:
@@ -84,22 +88,34 @@ def bind(port: int) -> socket.socket:
 
 
 def uvicorn_server(state: SandboxState) -> uvicorn.Server:
-    config = uvicorn.Config(build_app(state), http="h11", loop="asyncio", lifespan="off",
-                            log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        build_app(state),
+        http="h11",
+        loop="asyncio",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
     return uvicorn.Server(config)
 
 
 @contextmanager
-def running_sandbox(size: str = "tiny", seed: int = 1, *, port: int = 0,
-                    dataset: Dataset | None = None,
-                    **knob_overrides: Any) -> Iterator[RunningSandbox]:
+def running_sandbox(
+    size: str = "tiny",
+    seed: int = 1,
+    *,
+    port: int = 0,
+    dataset: Dataset | None = None,
+    **knob_overrides: Any,
+) -> Iterator[RunningSandbox]:
     """Serves a freshly generated (or the given) dataset on 127.0.0.1 until the block ends."""
     state = make_state(dataset or generate(size, seed), **knob_overrides)
     server = uvicorn_server(state)
     sock = bind(port)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              name="partnersync-sandbox", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="partnersync-sandbox", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -123,13 +139,17 @@ def main(size: str, port: int, seed: int) -> None:
     state = make_state(dataset)
     sock = bind(port)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    print(f"Generated the {size!r} dataset (seed {seed}) in {elapsed:.1f} s: "
-          f"{len(dataset.people)} people, {len(dataset.groups)} groups, "
-          f"{len(dataset.courses)} courses, {len(dataset.accounts)} accounts, "
-          f"{len(dataset.users)} Impartner users.")
+    print(
+        f"Generated the {size!r} dataset (seed {seed}) in {elapsed:.1f} s: "
+        f"{len(dataset.people)} people, {len(dataset.groups)} groups, "
+        f"{len(dataset.courses)} courses, {len(dataset.accounts)} accounts, "
+        f"{len(dataset.users)} Impartner users."
+    )
     print(f"Northpass: {base}/v2  (header X-Api-Key: {state.northpass_keys[0]})")
-    print(f"Impartner: {base}/api/objects/v1  (header Authorization: prm-key "
-          f"{state.impartner_keys[0]}, X-PRM-TenantId: {state.tenant_id})")
+    print(
+        f"Impartner: {base}/api/objects/v1  (header Authorization: prm-key "
+        f"{state.impartner_keys[0]}, X-PRM-TenantId: {state.tenant_id})"
+    )
     print(f"Control:   {base}/_sandbox/stats, POST {base}/_sandbox/knobs")
     print(f"NORTHPASS_BASE_URL={base}")
     print(f"NORTHPASS_API_KEY={state.northpass_keys[0]}")
