@@ -346,18 +346,16 @@ def store_members(
         for user_id in sorted(person_ids)
     ]
     counts = upsert(connection, lms_group_members, rows) if rows else WriteCounts()
-    fresh = [u for u in person_ids if u not in stored or stored[u].deleted_at is not None]
-    promoted = [
-        u for u in person_ids if u in stored and u not in fresh and stored[u].status != "confirmed"
-    ]
+    fresh = {u for u in person_ids if u not in stored or stored[u].deleted_at is not None}
+    promoted = {u for u in person_ids - fresh if stored[u].status != "confirmed"}
     in_group = member.group_id == group_id
-    for batch in chunked(fresh, BATCH):
+    for batch in chunked(sorted(fresh), BATCH):
         connection.execute(
             update(lms_group_members)
             .where(in_group, member.user_id.in_(batch))
             .values(added_at=now, confirmed_at=now)
         )
-    for batch in chunked(promoted, BATCH):
+    for batch in chunked(sorted(promoted), BATCH):
         connection.execute(
             update(lms_group_members)
             .where(in_group, member.user_id.in_(batch))
