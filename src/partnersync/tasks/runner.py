@@ -30,7 +30,16 @@ TaskFunction = Callable[[SyncContext], Awaitable[None]]
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["AlreadyRunning", "RunCancelled", "RunOutcome", "UnknownTask", "run_task"]
+__all__ = [
+    "AlreadyRunning",
+    "RunCancelled",
+    "RunOutcome",
+    "StartedRun",
+    "UnknownTask",
+    "execute_run",
+    "run_task",
+    "start_run",
+]
 
 INTERRUPTED = "interrupted by shutdown"
 
@@ -103,6 +112,110 @@ def describe(exc: BaseException) -> str:
     return text if isinstance(exc, plain) else f"{type(exc).__name__}: {text}"
 
 
+@dataclass(frozen=True)
+class StartedRun:
+    """A claimed run: its lease is held and its `sync_logs` row exists, nothing executed yet."""
+
+    lease: Lease
+    log_id: int
+    mode: Mode
+    started_at: datetime
+
+
+def start_run(
+    engine: Engine,
+    settings: Settings,
+    task: str,
+    *,
+    mode: Mode = "incremental",
+    trigger: Trigger = "cli",
+    owner: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    expected_token: int | None = None,
+) -> StartedRun:
+    """Take `task`'s lease and write its `running` log row; raises `AlreadyRunning` / `UnknownTask`.
+
+    Split from `execute_run` so a caller (the HTTP API) can answer with a real run id, or
+    a refusal, before the run itself goes on in a worker thread.
+    """
+    owner = owner or leases.default_owner()
+    started = clock()
+    with engine.begin() as connection:
+        lease = leases.acquire(
+            connection,
+            task,
+            owner,
+            started,
+            timedelta(seconds=settings.lease_seconds),
+            expected_token,
+        )
+        log_id: int = connection.execute(
+            insert(sync_logs).values(
+                sync_type=task,
+                status="running",
+                mode=mode,
+                trigger=trigger,
+                owner=owner,
+                started_at=started,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        connection.execute(
+            update(scheduled_tasks)
+            .where(scheduled_tasks.c.task_type == task)
+            .values(current_log_id=log_id, last_run_at=started)
+        )
+    return StartedRun(lease, log_id, mode, started)
+
+
+def execute_run(
+    engine: Engine,
+    settings: Settings,
+    run: StartedRun,
+    function: TaskFunction,
+    *,
+    progress: Progress | None = None,
+    scheduled_for: datetime | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    cancel: threading.Event | None = None,
+) -> RunOutcome:
+    """Execute a started run under its lease (kept alive by heartbeats) and record the outcome."""
+    ttl = timedelta(seconds=settings.lease_seconds)
+    heartbeat = _Heartbeat(engine, run.lease, ttl, clock)
+
+    def report_progress(stage: str, done: int, total: int | None) -> None:
+        heartbeat.progress.update(stage=stage, done=done, total=total)
+        if progress is not None:
+            progress(stage, done, total)
+
+    def checkpoint() -> None:
+        heartbeat.checkpoint()
+        if cancel is not None and cancel.is_set():
+            raise RunCancelled
+
+    context = SyncContext(
+        engine=engine,
+        settings=settings,
+        mode=run.mode,
+        started_at=run.started_at,
+        progress=report_progress,
+        checkpoint=checkpoint,
+    )
+    heartbeat.start()
+    error: BaseException | None = None
+    try:
+        asyncio.run(_execute(function, context))
+    except BaseException as exc:
+        error = exc
+    finally:
+        heartbeat.stop()
+    outcome = _finish(
+        engine, run.lease, run.log_id, context, error, scheduled_for or run.started_at, clock
+    )
+    if error is not None and not isinstance(error, Exception):
+        raise error
+    return outcome
+
+
 def run_task(
     engine: Engine,
     settings: Settings,
@@ -126,59 +239,26 @@ def run_task(
     down process records its run as failed instead of leaving it to expire.
     `expected_token`: see `leases.acquire`.
     """
-    owner = owner or leases.default_owner()
-    ttl = timedelta(seconds=settings.lease_seconds)
-    started = clock()
-    with engine.begin() as connection:
-        lease = leases.acquire(connection, task, owner, started, ttl, expected_token)
-        log_id: int = connection.execute(
-            insert(sync_logs).values(
-                sync_type=task,
-                status="running",
-                mode=mode,
-                trigger=trigger,
-                owner=owner,
-                started_at=started,
-            )
-        ).inserted_primary_key[0]  # type: ignore[index]
-        connection.execute(
-            update(scheduled_tasks)
-            .where(scheduled_tasks.c.task_type == task)
-            .values(current_log_id=log_id, last_run_at=started)
-        )
-
-    heartbeat = _Heartbeat(engine, lease, ttl, clock)
-
-    def report_progress(stage: str, done: int, total: int | None) -> None:
-        heartbeat.progress.update(stage=stage, done=done, total=total)
-        if progress is not None:
-            progress(stage, done, total)
-
-    def checkpoint() -> None:
-        heartbeat.checkpoint()
-        if cancel is not None and cancel.is_set():
-            raise RunCancelled
-
-    context = SyncContext(
-        engine=engine,
-        settings=settings,
+    run = start_run(
+        engine,
+        settings,
+        task,
         mode=mode,
-        started_at=started,
-        progress=report_progress,
-        checkpoint=checkpoint,
+        trigger=trigger,
+        owner=owner,
+        clock=clock,
+        expected_token=expected_token,
     )
-    heartbeat.start()
-    error: BaseException | None = None
-    try:
-        asyncio.run(_execute(function, context))
-    except BaseException as exc:
-        error = exc
-    finally:
-        heartbeat.stop()
-    outcome = _finish(engine, lease, log_id, context, error, scheduled_for or started, clock)
-    if error is not None and not isinstance(error, Exception):
-        raise error
-    return outcome
+    return execute_run(
+        engine,
+        settings,
+        run,
+        function,
+        progress=progress,
+        scheduled_for=scheduled_for,
+        clock=clock,
+        cancel=cancel,
+    )
 
 
 async def _execute(function: TaskFunction, context: SyncContext) -> None:
