@@ -84,3 +84,13 @@ def test_reaper_frees_expired_leases_and_makes_the_task_due(engine: Engine) -> N
 def test_unknown_task(engine: Engine) -> None:
     with pytest.raises(UnknownTask), engine.begin() as connection:
         leases.acquire(connection, "nope", "a", NOW, TTL)
+
+
+def test_a_claim_is_refused_once_anyone_took_the_lease_since_it_was_seen(engine: Engine) -> None:
+    seen = task_row(engine).lease_token
+    with engine.begin() as connection:
+        lease = leases.acquire(connection, "sync_users", "a", NOW, TTL, expected_token=seen)
+        leases.release(connection, lease, last_status="success")
+    with pytest.raises(AlreadyRunning), engine.begin() as connection:
+        leases.acquire(connection, "sync_users", "b", NOW + TTL, TTL, expected_token=seen)
+    assert task_row(engine).lease_token == seen + 1

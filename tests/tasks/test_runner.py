@@ -13,7 +13,8 @@ from partnersync.config import Settings
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.db.types import utcnow
 from partnersync.sync.context import SyncContext
-from partnersync.tasks.runner import AlreadyRunning, run_task
+from partnersync.tasks.leases import ABANDONED
+from partnersync.tasks.runner import INTERRUPTED, AlreadyRunning, run_task
 
 
 def settings() -> Settings:
@@ -131,3 +132,38 @@ def test_timestamps_are_utc(engine: Engine) -> None:
     outcome = run_task(engine, settings(), "sync_users", counts_three)
     assert before <= outcome.started_at <= outcome.completed_at
     assert log_rows(engine)[0].started_at.tzinfo is not None
+
+
+def test_a_cancelled_run_stops_at_its_next_checkpoint_and_is_recorded_failed(
+    engine: Engine,
+) -> None:
+    cancel = threading.Event()
+
+    async def until_cancelled(context: SyncContext) -> None:
+        cancel.set()
+        while True:
+            context.checkpoint()
+            await asyncio.sleep(0.01)
+
+    outcome = run_task(engine, settings(), "sync_users", until_cancelled, cancel=cancel)
+    assert (outcome.status, outcome.error) == ("failed", INTERRUPTED)
+    (log,) = log_rows(engine)
+    assert (log.status, log.error_message) == ("failed", INTERRUPTED)
+    assert (task_row(engine).status, task_row(engine).consecutive_failures) == ("idle", 1)
+
+
+def test_the_outcome_tells_how_many_failures_preceded_the_run(engine: Engine) -> None:
+    assert run_task(engine, settings(), "sync_users", breaks).previous_failures == 0
+    assert run_task(engine, settings(), "sync_users", breaks).previous_failures == 1
+    assert run_task(engine, settings(), "sync_users", counts_three).previous_failures == 2
+    assert run_task(engine, settings(), "sync_users", counts_three).previous_failures == 0
+
+
+def test_a_log_row_marked_abandoned_keeps_that_verdict(engine: Engine) -> None:
+    async def abandoned_meanwhile(context: SyncContext) -> None:
+        with engine.begin() as connection:
+            connection.execute(update(sync_logs).values(status="failed", error_message=ABANDONED))
+
+    run_task(engine, settings(), "sync_users", abandoned_meanwhile)
+    (log,) = log_rows(engine)
+    assert (log.status, log.error_message) == ("failed", ABANDONED)

@@ -47,14 +47,21 @@ def notify(url: SecretStr | None, outcome: RunOutcome, timeout: float = 10.0) ->
     kind = transition(outcome.previous_failures, outcome.status)
     if kind is None or url is None:
         return None
-    try:
-        response = httpx.post(url.get_secret_value(), json=payload(outcome, kind), timeout=timeout)
-        response.raise_for_status()
-    except httpx.HTTPStatusError as exc:  # the URL may hold a token: never log it
-        log.warning("alert webhook refused", task=outcome.task, code=exc.response.status_code)
-        return None
+    request = httpx.Request(
+        "POST",
+        url.get_secret_value(),
+        json=payload(outcome, kind),
+        extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+    )
+    try:  # the URL may hold a token: sent through the bare transport, as `httpx.Client` logs
+        with httpx.HTTPTransport() as transport:  # every URL it requests; and never logged here
+            response = transport.handle_request(request)
+            response.read()
     except httpx.HTTPError as exc:
         log.warning("alert webhook unreachable", task=outcome.task, error=type(exc).__name__)
+        return None
+    if not response.is_success:
+        log.warning("alert webhook refused", task=outcome.task, code=response.status_code)
         return None
     log.info("alert sent", task=outcome.task, status=kind)
     return kind
