@@ -26,7 +26,13 @@ from partnersync.scheduler.due import TaskState, due_tasks, is_due
 from partnersync.tasks import leases, timing
 from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.registry import TASKS
-from partnersync.tasks.runner import INTERRUPTED, AlreadyRunning, TaskFunction, run_task
+from partnersync.tasks.runner import (
+    INTERRUPTED,
+    AlreadyRunning,
+    RunOutcome,
+    TaskFunction,
+    run_task,
+)
 
 ORDER: tuple[str, ...] = tuple(task.name for task in TASKS)
 """Dependency order of DESIGN §4, with `cleanup` last."""
@@ -54,6 +60,7 @@ class Scheduler:
         max_concurrent: int | None = None,
         clock: Callable[[], datetime] = utcnow,
         order: Sequence[str] = ORDER,
+        on_outcome: Callable[[RunOutcome], None] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -62,6 +69,8 @@ class Scheduler:
         self.max_concurrent = max_concurrent or settings.max_concurrent_runs
         self.clock = clock
         self.order = tuple(order)
+        self.on_outcome = on_outcome
+        """Told every finished run of this process (the API's metrics count them)."""
         self.last_tick: datetime | None = None
         """When the last tick completed: the scheduler's heartbeat, for health checks."""
         self._runs: dict[str, threading.Thread] = {}
@@ -143,6 +152,8 @@ class Scheduler:
         except Exception:
             log.exception("run could not be started", task=task.name)
         else:
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)
             alerts.notify(self.settings.alert_webhook_url, outcome)
         finally:
             with self._lock:
