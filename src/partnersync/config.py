@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = _env(
         "PARTNERSYNC_API_TOKEN", None, "bearer token required by the HTTP API"
     )
+    http_host: str = _env(
+        "PARTNERSYNC_HTTP_HOST", "127.0.0.1", "address `partnersync serve` listens on", min_length=1
+    )
+    http_port: int = _env(
+        "PARTNERSYNC_HTTP_PORT", 8080, "port of the HTTP API and dashboard", ge=0, le=65535
+    )
 
     northpass_base_url: str = _env(
         "NORTHPASS_BASE_URL", "https://api.northpass.com", "Northpass API root (paths /v2/...)"
