@@ -178,3 +178,20 @@ def test_watermark_never_passes_the_run_start(engine: Engine, sandbox: RunningSa
         ds.people[sorted(ds.people)[0]].updated_at = ds.now() + timedelta(days=3)
     outcome = run(engine, sandbox, "sync_users", "full")
     assert watermark(engine, "northpass.people") == outcome.started_at
+
+
+def test_a_value_too_long_for_its_column_skips_that_record_only(
+    engine: Engine, sandbox: RunningSandbox
+) -> None:
+    run(engine, sandbox, "sync_users", "full")
+    ds = sandbox.dataset
+    long_id = sorted(ds.people)[0]
+    ds.update_person(long_id, first_name="Ä" * 300)
+    ds.add_person("fresh@example.com", "Fresh", "Person")
+    outcome = run(engine, sandbox, "sync_users", "full")
+    assert outcome.status == "success"
+    assert outcome.report.total("failed") == 1
+    assert "first_name: 300 characters" in outcome.report.streams["northpass.people"].examples[0]
+    stored = people_in_db(engine)
+    assert stored[long_id][1] != "Ä" * 300 and stored[long_id][3] != "deleted"
+    assert "fresh@example.com" in {value[0] for value in stored.values()}

@@ -72,6 +72,19 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
+def too_long(table: Table, row: Mapping[str, Any]) -> str | None:
+    """Why `row` cannot be stored as it is (a text longer than its column), or None.
+
+    Strict MariaDB refuses such a row and with it the whole batch; callers skip and count
+    the one record instead.
+    """
+    for name, value in row.items():
+        length = getattr(table.c[name].type, "length", None)
+        if length and isinstance(value, str) and len(value) > length:
+            return f"{name}: {len(value)} characters, the column holds {length}"
+    return None
+
+
 def key_columns(table: Table, key: Sequence[str] | None) -> list[Column[Any]]:
     names = list(key) if key else [column.name for column in table.primary_key.columns]
     return [table.c[name] for name in names]

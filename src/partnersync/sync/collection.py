@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import Table
 
 from partnersync.clients.records import Page
-from partnersync.db.bulk import Key, key_columns, soft_delete_missing, upsert
+from partnersync.db.bulk import Key, key_columns, soft_delete_missing, too_long, upsert
 from partnersync.sync.context import SyncContext
 from partnersync.sync.watermark import latest
 
@@ -70,10 +70,16 @@ async def pull(
                 unidentified += 1
             else:
                 seen.add((skipped_key,))
-        rows = [stream.to_row(record) for record in page.records]
-        for record, row in zip(page.records, rows, strict=True):
+        rows = []
+        for record in page.records:
+            row = stream.to_row(record)
             seen.add(tuple(row[name] for name in key_names))
             max_seen = latest(max_seen, stream.updated_at(record))
+            problem = too_long(stream.table, row)
+            if problem:
+                report.fail(str(row[key_names[0]]), problem)
+            else:
+                rows.append(row)
         if rows:
             with context.engine.begin() as connection:
                 report.wrote(upsert(connection, stream.table, rows, key=stream.key))
