@@ -6,6 +6,7 @@ already running elsewhere.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,7 +21,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Connection, Engine, select
 
 from partnersync import logs
 from partnersync.config import ConfigError, Settings, load_settings
@@ -28,13 +29,19 @@ from partnersync.db.engine import make_engine
 from partnersync.db.migrate import is_current
 from partnersync.db.migrate import migrate as run_migrations
 from partnersync.db.schema import scheduled_tasks, sync_logs
+from partnersync.db.types import utcnow
 from partnersync.scheduler.scheduler import Scheduler
-from partnersync.scheduler.scheduler import serve as serve_until_stopped
 from partnersync.sync import group_links
 from partnersync.sync.context import Progress as ProgressCallback
-from partnersync.tasks.functions import TASK_FUNCTIONS
+from partnersync.tasks import analysis
+from partnersync.tasks.dry_run import dry_run as run_dry
+from partnersync.tasks.functions import DRY_RUN_TASKS, TASK_FUNCTIONS
 from partnersync.tasks.registry import SYNC_ALL_ORDER
 from partnersync.tasks.runner import AlreadyRunning, RunOutcome, UnknownTask, run_task
+from partnersync.types import Mode
+from partnersync.web.app import create_app
+from partnersync.web.metrics import RunMetrics
+from partnersync.web.server import serve as serve_web
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -166,6 +173,9 @@ def summary(outcomes: list[RunOutcome]) -> Table:
 def sync(
     task: str = typer.Argument(..., help="a task name, or `all` for every sync task in order"),
     full: bool = typer.Option(False, "--full", help="read everything and sweep deletions"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="print the vendor writes the task would make; change nothing"
+    ),
 ) -> None:
     """Run a task now, through the same runner, lease and history as the schedule."""
     names = [name for name in SYNC_ALL_ORDER if name in TASK_FUNCTIONS] if task == "all" else [task]
@@ -173,8 +183,17 @@ def sync(
     if unknown:
         err.print(f"[red]unknown task {unknown[0]!r}; known: {', '.join(TASK_FUNCTIONS)}[/red]")
         raise typer.Exit(EXIT_USAGE)
+    if dry_run and task not in DRY_RUN_TASKS:
+        err.print(
+            f"[red]--dry-run is not supported by {task!r}; "
+            f"tasks that support it: {', '.join(sorted(DRY_RUN_TASKS))}[/red]"
+        )
+        raise typer.Exit(EXIT_USAGE)
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
+    if dry_run:
+        print_dry_run(engine, settings, task, "full" if full else "incremental")
+        return
     outcomes: list[RunOutcome] = []
     try:
         with progress_bars(console.is_terminal) as callback:
@@ -201,6 +220,19 @@ def sync(
             console.print(summary(outcomes))
     if any(outcome.status != "success" for outcome in outcomes):
         raise typer.Exit(EXIT_FAILED)
+
+
+def print_dry_run(engine: Engine, settings: Settings, task: str, mode: Mode) -> None:
+    """Run `task` as a dry run and print its planned writes as JSON on stdout."""
+    try:
+        result = run_dry(engine, settings, TASK_FUNCTIONS[task], mode=mode)
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_USAGE) from None
+    typer.echo(json.dumps(result.planned, indent=2, sort_keys=True))
+    for stream in result.report.streams.values():
+        for note in stream.notes:
+            err.print(note)
 
 
 @app.command()
@@ -262,15 +294,36 @@ def serve(
     max_concurrent: int | None = typer.Option(
         None, min=1, help="runs started at a time (default PARTNERSYNC_MAX_CONCURRENT_RUNS)"
     ),
+    host: str | None = typer.Option(None, help="listen address (default PARTNERSYNC_HTTP_HOST)"),
+    port: int | None = typer.Option(
+        None, min=0, max=65535, help="listen port (default PARTNERSYNC_HTTP_PORT)"
+    ),
 ) -> None:
-    """Run the scheduler until SIGTERM or SIGINT; several replicas may share one database."""
+    """Scheduler + HTTP API + dashboard until SIGTERM or SIGINT; replicas may share a database."""
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
     if not is_current(engine):
         err.print("[red]the database schema is not current; run `partnersync migrate` first[/red]")
         raise typer.Exit(EXIT_USAGE)
-    scheduler = Scheduler(engine, settings, owner=owner, max_concurrent=max_concurrent)
-    serve_until_stopped(scheduler)
+    metrics = RunMetrics(engine)
+    scheduler = Scheduler(
+        engine, settings, owner=owner, max_concurrent=max_concurrent, on_outcome=metrics.observe
+    )
+    try:
+        api = create_app(
+            engine,
+            settings,
+            metrics=metrics,
+            scheduler_heartbeat=lambda: scheduler.last_tick,
+            owner=scheduler.owner,
+        )
+    except ConfigError as exc:
+        err.print(f"[red]{exc}: the HTTP API does not start without a token[/red]")
+        raise typer.Exit(EXIT_USAGE) from None
+    host = host or settings.http_host
+    port = settings.http_port if port is None else port
+    console.print(f"partnersync: dashboard and API on http://{host}:{port}/")
+    serve_web(api, scheduler, host, port)
 
 
 link_app = typer.Typer(no_args_is_help=True, help="Manual group ↔ partner links.")
@@ -327,3 +380,108 @@ def link_list(
             link.link or "-",
         )
     console.print(table)
+
+
+suggestions_app = typer.Typer(
+    help="Users group_analysis suggests adding to a partner group: list, accept, dismiss."
+)
+app.add_typer(suggestions_app, name="suggestions")
+
+
+@suggestions_app.callback(invoke_without_command=True)
+def suggestions_list(
+    ctx: typer.Context,
+    group: str | None = typer.Option(None, "--group", help="only this group id"),
+    run: int | None = typer.Option(None, "--run", help="this analysis run (default: latest)"),
+    status: str | None = typer.Option(None, help="open, accepted or dismissed"),
+) -> None:
+    """List a run's suggestions (default: the latest run)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    engine = make_engine(settings_or_exit().database_url)
+    with engine.connect() as connection:
+        rows = analysis.list_suggestions(connection, run_id=run, group_id=group, status=status)
+    table = Table("id", "run", "group id", "group", "user id", "email", "domain", "status")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            str(row.run_id),
+            row.group_id,
+            row.group_name or "-",
+            row.user_id,
+            row.email or "-",
+            row.email_domain or "-",
+            row.status,
+        )
+    console.print(table)
+
+
+@suggestions_app.command("groups")
+def suggestions_groups(
+    run: int | None = typer.Option(None, "--run", help="this analysis run (default: latest)"),
+) -> None:
+    """Suggestion counts per group."""
+    engine = make_engine(settings_or_exit().database_url)
+    with engine.connect() as connection:
+        counts = analysis.group_counts(connection, run)
+    table = Table("group id", "open", "accepted", "dismissed")
+    for group_id, by_status in sorted(counts.items(), key=lambda item: -sum(item[1].values())):
+        table.add_row(
+            group_id, *(str(by_status.get(s, 0)) for s in ("open", "accepted", "dismissed"))
+        )
+    console.print(table)
+
+
+def _chosen_ids(
+    connection: Connection, ids: list[int], group: str | None, every: bool, run: int | None
+) -> list[int]:
+    if every != (group is not None):
+        err.print("[red]use --all together with --group[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    if group is not None:
+        ids = [*ids, *analysis.open_ids(connection, group, run)]
+    if not ids:
+        err.print("[red]no suggestions chosen: give ids, or --group ID --all[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    return ids
+
+
+def _print_decision(verb: str, decision: analysis.Decision) -> None:
+    console.print(f"{verb}: {len(decision.done)}")
+    if decision.already:
+        console.print(f"already members: {', '.join(map(str, decision.already))}")
+    if decision.not_open:
+        console.print(f"not open (left as they are): {', '.join(map(str, decision.not_open))}")
+    if decision.unknown:
+        err.print(f"[red]unknown suggestion ids: {', '.join(map(str, decision.unknown))}[/red]")
+        raise typer.Exit(EXIT_USAGE)
+
+
+@suggestions_app.command("accept")
+def suggestions_accept(
+    ids: list[int] = typer.Argument(None, help="suggestion ids"),
+    group: str | None = typer.Option(None, "--group", help="with --all: every open one of it"),
+    every: bool = typer.Option(False, "--all", help="every open suggestion of --group"),
+    run: int | None = typer.Option(None, "--run", help="with --group: this run (default latest)"),
+) -> None:
+    """Accept suggestions: pending memberships that group_members_sync writes to Northpass."""
+    engine = make_engine(settings_or_exit().database_url)
+    with engine.begin() as connection:
+        chosen = _chosen_ids(connection, ids or [], group, every, run)
+        decision = analysis.accept(connection, chosen, utcnow())
+    _print_decision("added as pending members", decision)
+
+
+@suggestions_app.command("dismiss")
+def suggestions_dismiss(
+    ids: list[int] = typer.Argument(None, help="suggestion ids"),
+    group: str | None = typer.Option(None, "--group", help="with --all: every open one of it"),
+    every: bool = typer.Option(False, "--all", help="every open suggestion of --group"),
+    run: int | None = typer.Option(None, "--run", help="with --group: this run (default latest)"),
+) -> None:
+    """Dismiss suggestions; later analyses do not suggest those users for those groups again."""
+    engine = make_engine(settings_or_exit().database_url)
+    with engine.begin() as connection:
+        chosen = _chosen_ids(connection, ids or [], group, every, run)
+        decision = analysis.dismiss(connection, chosen)
+    _print_decision("dismissed", decision)

@@ -8,14 +8,42 @@ echoes its value, so a secret cannot leak through an error message.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 SUPPORTED_BACKENDS = ("sqlite", "mysql", "mariadb")
+
+
+PUBLIC_EMAIL_DOMAINS = (
+    "gmail.com",
+    "googlemail.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "ymail.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "mail.com",
+    "protonmail.com",
+    "gmx.com",
+    "gmx.de",
+    "yandex.com",
+    "qq.com",
+    "163.com",
+    "yahoo.co.jp",
+)
+"""Mail providers anyone can sign up with: their users say nothing about an employer."""
+
+CRM_OWNED_FIELDS = frozenset({"id", "name"})
+"""Impartner Account fields a push must never set (`Id` only locates the account)."""
 
 
 class ConfigError(Exception):
@@ -156,6 +184,48 @@ class Settings(BaseSettings):
         ge=1,
     )
 
+    push_count_field: str = _env(
+        "PARTNERSYNC_PUSH_COUNT_FIELD",
+        "Certification_Count__cf",
+        "Impartner Account field that receives the certification count",
+        min_length=1,
+    )
+    push_npcu_field: str = _env(
+        "PARTNERSYNC_PUSH_NPCU_FIELD",
+        "Total_NPCU__cf",
+        "Impartner Account field that receives the NPCU total",
+        min_length=1,
+    )
+    push_category_fields: Annotated[dict[str, str], NoDecode] = _env(
+        "PARTNERSYNC_PUSH_CATEGORY_FIELDS",
+        {},
+        'JSON {"category": "Impartner_Field__cf"}: per-category counts pushed to more fields',
+    )
+    certification_categories: Annotated[dict[str, list[str]], NoDecode] = _env(
+        "PARTNERSYNC_CERTIFICATION_CATEGORIES",
+        {},
+        'JSON {"category": ["course name substring", ...]}: course → category rules',
+    )
+    public_email_domains: Names = _env(
+        "PARTNERSYNC_PUBLIC_EMAIL_DOMAINS",
+        PUBLIC_EMAIL_DOMAINS,
+        "comma-separated mail domains that never identify a partner in group_analysis",
+    )
+    analysis_extra_domains: Annotated[dict[str, list[str]], NoDecode] = _env(
+        "PARTNERSYNC_ANALYSIS_EXTRA_DOMAINS",
+        {},
+        'JSON {"group id": ["domain", ...]}: more corporate domains for group_analysis',
+    )
+    keep_logs_days: int = _env(
+        "PARTNERSYNC_KEEP_LOGS_DAYS", 30, "cleanup deletes finished sync_logs older than this", ge=1
+    )
+    keep_analysis_days: int = _env(
+        "PARTNERSYNC_KEEP_ANALYSIS_DAYS",
+        90,
+        "cleanup deletes group_analysis runs and their suggestions older than this",
+        ge=1,
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -174,6 +244,7 @@ class Settings(BaseSettings):
         "impartner_excluded_statuses",
         "impartner_contact_excluded_domains",
         "impartner_contact_excluded_local_tokens",
+        "public_email_domains",
         mode="before",
     )
     @classmethod
@@ -184,6 +255,55 @@ class Settings(BaseSettings):
         if isinstance(value, (list, tuple, set, frozenset)):
             return tuple(str(item).strip() for item in value if str(item).strip())
         return value
+
+    @field_validator(
+        "push_category_fields", "certification_categories", "analysis_extra_domains", mode="before"
+    )
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        """Mappings are written in the environment as JSON objects."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError:
+                raise ValueError("not a valid JSON object") from None
+        return value
+
+    @field_validator("public_email_domains", mode="after")
+    @classmethod
+    def _lower_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(domain.lower() for domain in value)
+
+    @field_validator("analysis_extra_domains", "certification_categories", mode="after")
+    @classmethod
+    def _clean_lists(
+        cls, value: dict[str, list[str]], info: ValidationInfo
+    ) -> dict[str, list[str]]:
+        """Trimmed, non-empty entries; domains lower-cased (patterns compare case-insensitively)."""
+        lower = info.field_name == "analysis_extra_domains"
+        cleaned = {}
+        for key, items in value.items():
+            kept = [item.strip().lower() if lower else item.strip() for item in items]
+            if not key.strip() or not all(kept):
+                raise ValueError("keys and list entries must not be blank")
+            cleaned[key.strip()] = kept
+        return cleaned
+
+    @field_validator("push_count_field", "push_npcu_field", mode="after")
+    @classmethod
+    def _pushable_field(cls, value: str) -> str:
+        if value.strip().lower() in CRM_OWNED_FIELDS:
+            raise ValueError("Id and Name are never pushed")
+        return value.strip()
+
+    @field_validator("push_category_fields", mode="after")
+    @classmethod
+    def _field_names(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not key.strip() or not name.strip() for key, name in value.items()):
+            raise ValueError("category and field names must not be blank")
+        if any(name.strip().lower() in CRM_OWNED_FIELDS for name in value.values()):
+            raise ValueError("Id and Name are never pushed")
+        return {key.strip(): name.strip() for key, name in value.items()}
 
     @field_validator("northpass_base_url", "impartner_base_url")
     @classmethod

@@ -73,6 +73,9 @@ class SyncContext:
     report: RunReport = field(default_factory=RunReport)
     progress: Progress = _no_progress
     checkpoint: Callable[[], None] = _no_checkpoint
+    dry_run: bool = False
+    """Compute and describe vendor writes in `planned` without making them or recording them."""
+    planned: list[dict[str, Any]] = field(default_factory=list)
     _northpass: NorthpassClient | None = None
     _impartner: ImpartnerClient | None = None
 

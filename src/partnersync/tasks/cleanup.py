@@ -1,0 +1,53 @@
+"""`cleanup`: prunes run history and analysis results past their retention.
+
+Only `sync_logs` rows that have finished (a running row is a live run's record) and
+`group_analysis_runs` with their suggestions are deleted. Watermarks live in `sync_state` and
+synced data in its own tables, so neither is touched; pending memberships created from a
+suggestion are memberships, not analysis results, and stay too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, delete, select
+
+from partnersync.db.bulk import chunked
+from partnersync.db.schema import group_analysis_runs, group_analysis_suggestions, sync_logs
+from partnersync.sync.context import SyncContext
+
+STREAM = "history"
+BATCH = 1000
+
+
+def prune_logs(connection: Connection, before: datetime) -> int:
+    result = connection.execute(
+        delete(sync_logs).where(sync_logs.c.started_at < before, sync_logs.c.status != "running")
+    )
+    return result.rowcount
+
+
+def prune_analysis(connection: Connection, before: datetime) -> int:
+    """Delete old runs; their suggestions first, so no database needs cascading deletes on."""
+    runs = list(
+        connection.scalars(
+            select(group_analysis_runs.c.id).where(group_analysis_runs.c.run_at < before)
+        )
+    )
+    for batch in chunked(runs, BATCH):
+        connection.execute(
+            delete(group_analysis_suggestions).where(group_analysis_suggestions.c.run_id.in_(batch))
+        )
+        connection.execute(delete(group_analysis_runs).where(group_analysis_runs.c.id.in_(batch)))
+    return len(runs)
+
+
+async def cleanup(context: SyncContext) -> None:
+    settings = context.settings
+    now = context.started_at
+    with context.engine.begin() as connection:
+        logs = prune_logs(connection, now - timedelta(days=settings.keep_logs_days))
+        runs = prune_analysis(connection, now - timedelta(days=settings.keep_analysis_days))
+    report = context.report.stream(STREAM)
+    report.deleted += logs + runs
+    report.notes.append(f"deleted {logs} sync_logs row(s) and {runs} analysis run(s)")

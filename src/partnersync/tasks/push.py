@@ -1,0 +1,294 @@
+"""`sync_to_impartner`: each active partner's certification count and NPCU total → Impartner.
+
+Counts come from the one rule in `sync.certifications` and are stored on `partners` first.
+The push is a bulk `PATCH /Account` (≤ 50 per request) of only the configured fields, each item
+located by `Id`; `Name` and every other CRM-owned field are never sent. Each item's result is
+read: a success records the values sent in `partner_push_state`, a failure records its reason
+and keeps the last pushed values, so an incremental run (which sends only partners whose values
+differ from their last successful push) retries it.
+
+An account is located by the partner's `impartner_id`; when Impartner refuses that item and the
+partner has a Salesforce id, the account carrying that CRM id (15- or 18-character form) is
+looked up and, if it is exactly one other account, the item is sent there.
+
+A run with refused items still succeeds (they count in `records_failed` and go again next run);
+a run in which every item sent was refused fails, since that points at configuration (a field
+name the tenant lacks, say) rather than at single accounts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, select, update
+
+from partnersync.clients import ImpartnerAccount
+from partnersync.clients.impartner import PATCH_BATCH, ItemOutcome
+from partnersync.config import Settings
+from partnersync.db.bulk import chunked, upsert
+from partnersync.db.schema import partner_push_state, partners
+from partnersync.sync.certifications import (
+    Totals,
+    assign_categories,
+    category_rules,
+    certification_totals,
+)
+from partnersync.sync.context import SyncContext
+from partnersync.sync.report import StreamReport
+
+STREAM = "impartner.account_push"
+SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+LOOKUP_BATCH = 20
+"""Salesforce ids per account lookup request (`CrmId like 'x%' or ...`)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one partner's account should hold, and where to find the account."""
+
+    partner_id: int
+    account_id: int
+    salesforce_id: str | None
+    values: dict[str, int]
+
+    def item(self, account_id: int | None = None) -> dict[str, Any]:
+        return {"Id": account_id or self.account_id, **self.values}
+
+
+def pushed_values(totals: Totals, settings: Settings) -> dict[str, int]:
+    """The Account fields a partner's totals are written to (never `Id` or `Name`)."""
+    values = {
+        settings.push_count_field: totals.certifications,
+        settings.push_npcu_field: totals.npcu,
+    }
+    for category, field_name in settings.push_category_fields.items():
+        values[field_name] = totals.categories.get(category, 0)
+    return values
+
+
+def store_totals(
+    connection: Connection, totals: Mapping[int, Totals], categories: Sequence[str], now: datetime
+) -> int:
+    """Write the totals onto `partners`; return how many partners' numbers changed."""
+    stored = {
+        row.id: (row.certification_count, row.total_npcu, row.category_counts)
+        for row in connection.execute(
+            select(
+                partners.c.id,
+                partners.c.certification_count,
+                partners.c.total_npcu,
+                partners.c.category_counts,
+            ).where(partners.c.id.in_(list(totals)))
+        )
+    }
+    rows = []
+    changed = 0
+    for partner_id, total in totals.items():
+        counts = {category: total.categories.get(category, 0) for category in categories}
+        counts.update(total.categories)
+        row = (total.certifications, total.npcu, counts)
+        changed += stored.get(partner_id) != row
+        rows.append({"pid": partner_id, "count": row[0], "npcu": row[1], "categories": row[2]})
+    for batch in chunked(rows, 1000):
+        connection.execute(
+            update(partners)
+            .where(partners.c.id == bindparam("pid"))
+            .values(
+                certification_count=bindparam("count"),
+                total_npcu=bindparam("npcu"),
+                category_counts=bindparam("categories", type_=partners.c.category_counts.type),
+                counts_computed_at=now,
+            ),
+            batch,
+        )
+    return changed
+
+
+def targets_for(
+    connection: Connection, totals: Mapping[int, Totals], settings: Settings
+) -> list[Target]:
+    accounts = connection.execute(
+        select(partners.c.id, partners.c.impartner_id, partners.c.salesforce_id)
+        .where(partners.c.id.in_(list(totals)))
+        .order_by(partners.c.id)
+    )
+    return [
+        Target(row.id, row.impartner_id, row.salesforce_id, pushed_values(totals[row.id], settings))
+        for row in accounts
+    ]
+
+
+def needs_push(target: Target, state: Any | None) -> bool:
+    """Never pushed, last attempt failed, or values differ from the last successful push."""
+    return state is None or state.last_error is not None or state.pushed_values != target.values
+
+
+@contextmanager
+def transaction(engine: Engine, *, keep: bool) -> Iterator[Connection]:
+    """One transaction, committed only when `keep` (a dry run rolls back what it computed)."""
+    with engine.connect() as connection:
+        trans = connection.begin()
+        try:
+            yield connection
+        except BaseException:
+            trans.rollback()
+            raise
+        if keep:
+            trans.commit()
+        else:
+            trans.rollback()
+
+
+async def sync_to_impartner(context: SyncContext) -> None:
+    settings = context.settings
+    report = context.report.stream(STREAM)
+    with transaction(context.engine, keep=not context.dry_run) as connection:
+        rules = category_rules(connection, settings.certification_categories)
+        recategorised = assign_categories(connection, rules)
+        totals = certification_totals(connection, context.started_at)
+        categories = sorted({rule.category for rule in rules} | set(settings.push_category_fields))
+        recounted = store_totals(connection, totals, categories, context.started_at)
+        targets = targets_for(connection, totals, settings)
+        states = {row.partner_id: row for row in connection.execute(select(partner_push_state))}
+    report.notes.append(
+        f"{len(targets)} active partner(s); counts changed for {recounted}; "
+        f"{recategorised} course(s) recategorised"
+    )
+    due = [t for t in targets if context.full or needs_push(t, states.get(t.partner_id))]
+    report.processed += len(targets)
+    report.unchanged += len(targets) - len(due)
+    if context.dry_run:
+        context.planned.extend(target.item() for target in due)
+        report.notes.append(f"dry run: {len(due)} account update(s) planned, none sent")
+        return
+    await Push(context, report).send(due)
+
+
+@dataclass
+class Push:
+    context: SyncContext
+    report: StreamReport
+    succeeded: int = 0
+    refused: int = 0
+    unresolved: int = 0
+    relocated: int = 0
+
+    async def send(self, due: list[Target]) -> None:
+        failures: list[tuple[Target, ItemOutcome]] = []
+        done = 0
+        self.context.progress(STREAM, done, len(due))
+        for batch in chunked(due, PATCH_BATCH):
+            self.context.checkpoint()
+            outcomes = await self.context.impartner.update_accounts([t.item() for t in batch])
+            failures += self.record(batch, outcomes)
+            done += len(batch)
+            self.context.progress(STREAM, done, len(due))
+        if failures:
+            failures = await self.relocate(failures)
+        for target, outcome in failures:
+            self.report.fail(str(target.partner_id), "; ".join(outcome.errors) or "refused")
+        self.refused = len(failures)
+        self.report.updated += self.succeeded
+        self.report.notes.append(
+            f"sent {len(due)}, succeeded {self.succeeded}, failed {self.refused} "
+            f"(unresolved {self.unresolved}), located by Salesforce id {self.relocated}"
+        )
+        if due and not self.succeeded:
+            reason = failures[0][1].errors[0] if failures[0][1].errors else "refused"
+            raise RuntimeError(
+                f"Impartner refused all {len(due)} account update(s); first: {reason}"
+            )
+
+    def record(
+        self, batch: Sequence[Target], outcomes: Sequence[ItemOutcome], *, relocated: bool = False
+    ) -> list[tuple[Target, ItemOutcome]]:
+        """Store each item's result; return the failures."""
+        now = self.context.started_at
+        ok = [t for t, outcome in zip(batch, outcomes, strict=True) if outcome.success]
+        failed = [(t, o) for t, o in zip(batch, outcomes, strict=True) if not o.success]
+        self.succeeded += len(ok)
+        with self.context.engine.begin() as connection:
+            if ok:
+                upsert(
+                    connection,
+                    partner_push_state,
+                    [
+                        {
+                            "partner_id": t.partner_id,
+                            "pushed_values": t.values,
+                            "pushed_at": now,
+                            "last_attempt_at": now,
+                            "last_error": None,
+                        }
+                        for t in ok
+                    ],
+                )
+            if failed and not relocated:
+                upsert(
+                    connection,
+                    partner_push_state,
+                    [
+                        {
+                            "partner_id": t.partner_id,
+                            "last_attempt_at": now,
+                            "last_error": ("; ".join(o.errors) or "refused")[:2000],
+                        }
+                        for t, o in failed
+                    ],
+                )
+        return failed
+
+    async def relocate(
+        self, failures: list[tuple[Target, ItemOutcome]]
+    ) -> list[tuple[Target, ItemOutcome]]:
+        """Send refused items again to the one other account with the partner's Salesforce id."""
+        lookups = sorted(
+            {
+                t.salesforce_id[:15]
+                for t, _ in failures
+                if t.salesforce_id and SALESFORCE_ID.fullmatch(t.salesforce_id)
+            }
+        )
+        accounts = await self.accounts_by_salesforce_id(lookups)
+        retry: list[tuple[Target, int]] = []
+        remaining = []
+        for target, outcome in failures:
+            key = (target.salesforce_id or "")[:15]
+            if key in lookups and not accounts.get(key):
+                self.unresolved += 1
+            others = [account for account in accounts.get(key, []) if account != target.account_id]
+            if len(others) == 1:
+                retry.append((target, others[0]))
+            else:
+                remaining.append((target, outcome))
+        for batch in chunked(retry, PATCH_BATCH):
+            self.context.checkpoint()
+            outcomes = await self.context.impartner.update_accounts(
+                [target.item(account) for target, account in batch]
+            )
+            targets = [target for target, _ in batch]
+            before = self.succeeded
+            remaining += self.record(targets, outcomes, relocated=True)
+            self.relocated += self.succeeded - before
+        return remaining
+
+    async def accounts_by_salesforce_id(self, salesforce_ids: list[str]) -> dict[str, list[int]]:
+        """Account ids by the first 15 characters of their CRM id (compared case-sensitively)."""
+        found: dict[str, list[int]] = {}
+        wanted = set(salesforce_ids)
+        for batch in chunked(salesforce_ids, LOOKUP_BATCH):
+            clause = " or ".join(f"CrmId like '{prefix}%'" for prefix in batch)
+            listing = self.context.impartner.records(
+                "Account", ImpartnerAccount, ("Id", "CrmId"), filter=clause
+            )
+            async for page in listing:
+                for account in page.records:
+                    key = (account.crm_id or "")[:15]
+                    if key in wanted:
+                        found.setdefault(key, []).append(account.id)
+        return found
