@@ -7,7 +7,7 @@ read did not see (guarded by `sweep_max_share`), then advances its watermark.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -61,29 +61,33 @@ async def pull(
     seen: set[Key] = set()
     unidentified = 0
     max_seen: datetime | None = None
-    async for page in pages(since):
-        context.checkpoint()
-        report.skipped(page.skipped)
-        for skip in page.skipped:
-            skipped_key = _raw_key(stream, skip.id)
-            if skipped_key is None:
-                unidentified += 1
-            else:
-                seen.add((skipped_key,))
-        rows = []
-        for record in page.records:
-            row = stream.to_row(record)
-            seen.add(tuple(row[name] for name in key_names))
-            max_seen = latest(max_seen, stream.updated_at(record))
-            problem = too_long(stream.table, row)
-            if problem:
-                report.fail(str(row[key_names[0]]), problem)
-            else:
-                rows.append(row)
-        if rows:
-            with context.engine.begin() as connection:
-                report.wrote(upsert(connection, stream.table, rows, key=stream.key))
-        context.progress(stream.name, report.processed, None)
+    writing: Awaitable[None] | None = None  # one write in flight while the next page is read
+    try:
+        async for page in pages(since):
+            context.checkpoint()
+            report.skipped(page.skipped)
+            for skip in page.skipped:
+                skipped_key = _raw_key(stream, skip.id)
+                if skipped_key is None:
+                    unidentified += 1
+                else:
+                    seen.add((skipped_key,))
+            rows = []
+            for record in page.records:
+                row = stream.to_row(record)
+                seen.add(tuple(row[name] for name in key_names))
+                max_seen = latest(max_seen, stream.updated_at(record))
+                problem = too_long(stream.table, row)
+                if problem:
+                    report.fail(str(row[key_names[0]]), problem)
+                else:
+                    rows.append(row)
+            if writing is not None:
+                await writing
+            writing = context.in_thread(_write, context, stream, rows)
+    finally:
+        if writing is not None:
+            await writing
 
     confirmed = complete()
     if context.full:
@@ -104,6 +108,14 @@ async def pull(
                 )
     context.stream_succeeded(stream.name, max_seen)
     return PullResult(seen, confirmed and not unidentified)
+
+
+def _write(context: SyncContext, stream: Stream[Any], rows: list[dict[str, Any]]) -> None:
+    report = context.report.stream(stream.name)
+    if rows:
+        with context.engine.begin() as connection:
+            report.wrote(upsert(connection, stream.table, rows, key=stream.key))
+    context.progress(stream.name, report.processed, None)
 
 
 def _raw_key(stream: Stream[Any], raw_id: str | None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -94,6 +95,13 @@ class SyncContext:
         if self._impartner is None:
             self._impartner = ImpartnerClient(impartner_settings(self.settings))
         return self._impartner
+
+    def in_thread(self, function: Callable[..., None], *args: Any) -> asyncio.Future[None]:
+        """Run blocking database work in a thread, so requests go on while it writes.
+
+        The returned future must be awaited before the next write of the same stream.
+        """
+        return asyncio.ensure_future(asyncio.to_thread(function, *args))
 
     async def aclose(self) -> None:
         for client in (self._northpass, self._impartner):

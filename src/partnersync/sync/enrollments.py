@@ -8,7 +8,7 @@ and users last synced more than `max_age_days` ago. A full run asks for all of t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -128,20 +128,30 @@ async def sync_enrollments(context: SyncContext) -> None:
     with context.engine.connect() as connection:
         people = candidates(connection, full=context.full, now=context.started_at, max_age=max_age)
     report.notes.append(f"{len(people)} partner user(s) to read")
+    stamp = sync_stamp(context.started_at)
+    batch: list[TranscriptResult] = []
     done = 0
-    buffer: list[TranscriptResult] = []
-    async for transcript in context.northpass.transcripts(people):
-        context.checkpoint()
-        buffer.append(transcript)
-        done += 1
-        if len(buffer) >= WRITE_EVERY:
-            _flush(context, buffer, report)
-        context.progress(STREAM, done, len(people))
-    _flush(context, buffer, report)
+    writing: Awaitable[None] | None = None  # one batch stored while more transcripts arrive
+    try:
+        async for transcript in context.northpass.transcripts(people):
+            context.checkpoint()
+            batch.append(transcript)
+            done += 1
+            context.progress(STREAM, done, len(people))
+            if len(batch) >= WRITE_EVERY:
+                if writing is not None:
+                    await writing
+                writing = context.in_thread(_store, context, batch, report, stamp)
+                batch = []
+    finally:
+        if writing is not None:
+            await writing
+    _store(context, batch, report, stamp)
 
 
-def _flush(context: SyncContext, buffer: list[TranscriptResult], report: StreamReport) -> None:
-    if buffer:
+def _store(
+    context: SyncContext, batch: list[TranscriptResult], report: StreamReport, stamp: datetime
+) -> None:
+    if batch:
         with context.engine.begin() as connection:
-            store_transcripts(connection, buffer, report, sync_stamp(context.started_at))
-        buffer.clear()
+            store_transcripts(connection, batch, report, stamp)
