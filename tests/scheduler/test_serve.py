@@ -21,7 +21,13 @@ SCRIPT = Path(sys.executable).with_name("partnersync")
 
 def environment(url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.endswith("_API_KEY")}
-    return {**env, "PARTNERSYNC_DATABASE_URL": url, "PARTNERSYNC_SCHEDULER_TICK_SECONDS": "0.1"}
+    return {
+        **env,
+        "PARTNERSYNC_DATABASE_URL": url,
+        "PARTNERSYNC_SCHEDULER_TICK_SECONDS": "0.1",
+        "PARTNERSYNC_API_TOKEN": "serve-test-token",
+        "PARTNERSYNC_HTTP_PORT": "0",
+    }
 
 
 def test_serve_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:

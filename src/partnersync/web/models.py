@@ -1,0 +1,211 @@
+"""Request and response bodies: typed, so the published OpenAPI document is precise."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from partnersync.types import Mode
+
+RunStatus = Literal["running", "success", "failed"]
+MAX_INTERVAL_MINUTES = 43_200
+"""30 days: longer than any sensible schedule, short enough to catch a unit mistake."""
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class Progress(BaseModel):
+    """What a running task last reported: a stage and how far it got (total unknown: null)."""
+
+    stage: str | None = None
+    done: int | None = None
+    total: int | None = None
+
+
+class RunSummary(BaseModel):
+    id: int
+    task: str
+    status: RunStatus
+    mode: Mode
+    trigger: str
+    owner: str | None
+    started_at: datetime
+    completed_at: datetime | None
+    duration_seconds: float | None
+    records_processed: int
+    records_created: int
+    records_updated: int
+    records_deleted: int
+    records_failed: int
+    api_requests: int
+    error_message: str | None
+
+
+class ApiStats(BaseModel):
+    requests: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+    failures: int = 0
+
+
+class StreamStats(BaseModel):
+    processed: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: int = 0
+    failure_reasons: dict[str, int] = Field(default_factory=dict)
+    failure_examples: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class SyncLog(RunSummary):
+    """One run from `sync_logs`, with per-stream and per-API detail; live progress if running."""
+
+    streams: dict[str, StreamStats] = Field(default_factory=dict)
+    api: dict[str, ApiStats] = Field(default_factory=dict)
+    progress: Progress | None = None
+
+
+class TaskState(BaseModel):
+    name: str
+    description: str
+    runnable: bool = Field(description="this process has the task's code and can run it")
+    enabled: bool
+    interval_minutes: int
+    status: Literal["idle", "running"]
+    last_status: Literal["success", "failed"] | None
+    last_run_at: datetime | None
+    next_run_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    lease_owner: str | None
+    heartbeat_at: datetime | None
+    running_log_id: int | None = Field(description="the sync_logs id of the run going on now")
+    progress: Progress | None
+    last_run: RunSummary | None = Field(description="the latest finished run")
+
+
+class TaskPatch(BaseModel):
+    """Change the schedule of a task; give at least one field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = None
+    interval_minutes: int | None = Field(None, ge=1, le=MAX_INTERVAL_MINUTES)
+
+    @model_validator(mode="after")
+    def _something(self) -> TaskPatch:
+        if self.enabled is None and self.interval_minutes is None:
+            raise ValueError("give enabled and/or interval_minutes")
+        return self
+
+
+class RunStarted(BaseModel):
+    run_id: int = Field(description="the sync_logs id; follow it at /api/sync-logs/{run_id}")
+    task: str
+    mode: Mode
+    status: Literal["running"] = "running"
+
+
+class RunPoint(BaseModel):
+    """One finished run, reduced to what the per-task charts draw."""
+
+    id: int
+    status: RunStatus
+    started_at: datetime
+    duration_seconds: float | None
+    records_processed: int
+    records_written: int = Field(description="created + updated + deleted")
+    records_failed: int
+
+
+class ApiUsage(BaseModel):
+    name: str
+    budget_per_second: float
+    page_size: int
+    concurrency: int | None
+    runs: int = Field(description="finished runs in the window that used this API")
+    requests: int
+    rate_limited: int
+    retries: int
+    failures: int
+
+
+class ApiUsageReport(BaseModel):
+    since: datetime
+    apis: list[ApiUsage]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    database: bool
+    scheduler: Literal["ok", "starting", "stale", "absent"]
+    scheduler_heartbeat_age_seconds: float | None
+
+
+class GroupLink(BaseModel):
+    group_id: str
+    group_name: str
+    partner_id: int | None
+    partner_name: str | None
+    impartner_id: int | None
+    link: Literal["auto", "manual"] | None
+
+
+class LinkRequest(BaseModel):
+    """The partner to link: its `partners.id` or its Impartner account id (exactly one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partner_id: int | None = Field(None, ge=1)
+    impartner_id: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LinkRequest:
+        if (self.partner_id is None) == (self.impartner_id is None):
+            raise ValueError("give either partner_id or impartner_id")
+        return self
+
+
+class Partner(BaseModel):
+    id: int
+    impartner_id: int
+    account_name: str | None
+    partner_tier: str | None
+    is_active: bool
+
+
+class Suggestion(BaseModel):
+    id: int
+    run_id: int
+    group_id: str
+    group_name: str | None
+    user_id: str
+    email: str | None
+    email_domain: str | None
+    reason: str
+    status: Literal["open", "accepted", "dismissed"]
+
+
+class SuggestionPage(BaseModel):
+    run_id: int | None = Field(description="the analysis run listed (default: the latest)")
+    total: int = Field(description="matching suggestions, of which `suggestions` holds the first")
+    suggestions: list[Suggestion]
+
+
+class SuggestionChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[int] = Field(min_length=1, max_length=1000)
+
+
+class Decision(BaseModel):
+    done: list[int]
+    already: list[int] = Field(description="accepted, but the user was a member already")
+    not_open: list[int] = Field(description="accepted or dismissed before; left as they were")

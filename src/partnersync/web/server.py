@@ -1,0 +1,55 @@
+"""`partnersync serve`: the API in the main thread, the scheduler in a background thread."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+from partnersync.scheduler.scheduler import Scheduler
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn's server, also telling the scheduler to stop claiming as soon as a signal comes."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+
+
+def serve(app: FastAPI, scheduler: Scheduler, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully.
+
+    On a signal the scheduler stops claiming tasks at once; uvicorn stops accepting
+    requests and the app's shutdown lets API-started runs finish (then cancels them);
+    finally the scheduler does the same with its own runs, which went on meanwhile.
+    """
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # keep partnersync's logging; request lines never hold the token
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    # uvicorn re-raises the signal it handled once it has stopped; this no-op handler takes
+    # it, so the scheduler's graceful shutdown below still runs and the process exits 0
+    quiet = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    scheduler.start()
+    try:
+        _Server(config, scheduler.stop).run()
+    finally:
+        scheduler.shutdown()
+        for sig, handler in quiet.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(_signum: int, _frame: FrameType | None) -> None:
+    return None

@@ -1,0 +1,23 @@
+"""What the routes share: the database, settings, the run launcher and the metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from partnersync.config import Settings
+from partnersync.web.launcher import RunLauncher
+from partnersync.web.metrics import RunMetrics
+
+
+@dataclass(frozen=True)
+class Services:
+    engine: Engine
+    settings: Settings
+    launcher: RunLauncher
+    metrics: RunMetrics
+    scheduler_heartbeat: Callable[[], datetime | None] | None
+    """When this process's scheduler last ticked; None when no scheduler runs here."""

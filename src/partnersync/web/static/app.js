@@ -1,0 +1,599 @@
+// partnersync dashboard: plain JavaScript, no build step, no external resources.
+// The API token lives in sessionStorage and is only ever sent in the Authorization header.
+"use strict";
+
+const TOKEN_KEY = "partnersync.token";
+const FAST_POLL_MS = 2000;   // while something runs
+const SLOW_POLL_MS = 15000;  // otherwise
+const CHART_RUNS = 20;
+
+const state = {
+  tasks: [],
+  stats: {},
+  runSignature: "",
+  expanded: new Set(),
+  openErrors: new Set(),
+  editing: null,        // task whose interval is being edited
+  linking: null,        // group id whose partner picker is open
+  timer: null,
+};
+
+// ---------------------------------------------------------------- helpers
+
+const $ = (id) => document.getElementById(id);
+
+/** Build an element: h("div", {class: "x", onclick: f}, child, "text", ...). Text is never parsed as HTML. */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else el.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, value);
+  for (const child of children) el.append(child instanceof Node ? child : document.createTextNode(child));
+  return el;
+}
+
+const fmt = new Intl.NumberFormat();
+const number = (n) => (n === null || n === undefined ? "–" : fmt.format(n));
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const m = Math.floor(seconds / 60), sec = Math.round(seconds % 60);
+  if (m < 60) return `${m} min ${sec} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+function minutes(total) {
+  if (total % 1440 === 0) return total === 1440 ? "day" : `${total / 1440} days`;
+  if (total % 60 === 0) return total === 60 ? "hour" : `${total / 60} h`;
+  return `${total} min`;
+}
+
+function relative(iso) {
+  if (!iso) return "never";
+  const diff = (new Date(iso).getTime() - Date.now()) / 1000;
+  const abs = Math.abs(diff);
+  let text;
+  if (abs < 45) text = "a few seconds";
+  else if (abs < 3600) text = `${Math.round(abs / 60)} min`;
+  else if (abs < 86400) text = `${(abs / 3600).toFixed(abs < 36000 ? 1 : 0)} h`;
+  else text = `${Math.round(abs / 86400)} d`;
+  return diff < 0 ? `${text} ago` : `in ${text}`;
+}
+
+const localTime = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+const shortTime = (iso) => {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  const sameDay = d.toDateString() === new Date().toDateString();
+  return sameDay
+    ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+    : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+};
+
+function toast(text, bad = false) {
+  const el = h("div", { class: bad ? "toast bad" : "toast", role: "status" }, text);
+  $("toasts").append(el);
+  setTimeout(() => el.remove(), 4500);
+}
+
+const STATUS_PILL = { success: "pill-ok", failed: "pill-bad", running: "pill-run" };
+const pill = (status, text) => h("span", { class: `pill ${STATUS_PILL[status] || "pill-muted"}` }, text || status);
+
+// ---------------------------------------------------------------- API access
+
+class Unauthorized extends Error {}
+
+async function api(path, options = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method: options.method || "GET",
+    headers,
+    body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+    cache: "no-store",
+  });
+  if (response.status === 401) throw new Unauthorized();
+  const body = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) {
+    const detail = body && body.detail;
+    const message = Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : detail;
+    const error = new Error(message || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+// ---------------------------------------------------------------- sign in / out
+
+function showLogin(message) {
+  clearTimeout(state.timer);
+  $("app").hidden = true;
+  $("signout").hidden = true;
+  $("refresh").hidden = true;
+  $("login").hidden = false;
+  $("login-error").hidden = !message;
+  $("login-error").textContent = message || "";
+  $("token").value = "";
+  $("token").focus();
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const token = $("token").value.trim();
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("token").value = "";
+  await start();
+}
+
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  showLogin();
+}
+
+async function start() {
+  try {
+    await refreshAll();
+  } catch (error) {
+    if (error instanceof Unauthorized) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showLogin("That token was not accepted.");
+      return;
+    }
+    toast(`Could not load: ${error.message}`, true);
+  }
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("signout").hidden = false;
+  $("refresh").hidden = false;
+  schedule();
+}
+
+function guard(promise) {
+  return promise.catch((error) => {
+    if (error instanceof Unauthorized) showLogin("The token is no longer accepted; sign in again.");
+    else toast(error.message, true);
+  });
+}
+
+// ---------------------------------------------------------------- polling
+
+const anyRunning = () => state.tasks.some((t) => t.status === "running");
+
+function schedule() {
+  clearTimeout(state.timer);
+  const wait = anyRunning() ? FAST_POLL_MS : SLOW_POLL_MS;
+  $("poll-note").textContent = anyRunning() ? "live · updating every 2 s" : "updating every 15 s";
+  state.timer = setTimeout(() => guard(poll()).finally(schedule), wait);
+}
+
+async function poll() {
+  await Promise.all([loadTasks(), loadHealth()]);
+  const signature = state.tasks.map((t) => `${t.running_log_id}:${t.last_run && t.last_run.id}`).join(",");
+  const changed = signature !== state.runSignature;
+  state.runSignature = signature;
+  if (changed || anyRunning()) await loadHistory();
+  if (changed) await Promise.all([loadStats(), loadApiUsage()]);
+  renderSummary();
+  $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
+}
+
+async function refreshAll() {
+  await Promise.all([loadTasks(), loadStats(), loadHealth()]);
+  state.runSignature = state.tasks.map((t) => `${t.running_log_id}:${t.last_run && t.last_run.id}`).join(",");
+  fillTaskFilter();
+  await Promise.all([loadHistory(), loadApiUsage(), loadLinks(), loadSuggestions()]);
+  renderTasks();
+  renderSummary();
+  $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
+}
+
+async function loadHealth() {
+  let health;
+  try {
+    const response = await fetch("/api/health", { cache: "no-store" });
+    health = await response.json();
+  } catch (error) {
+    health = { status: "down", scheduler: "absent" };
+  }
+  const el = $("health");
+  const label = { ok: "healthy", degraded: "scheduler stale", down: "database down" }[health.status] || health.status;
+  el.className = `pill ${health.status === "ok" ? "pill-ok" : health.status === "down" ? "pill-bad" : "pill-warn"}`;
+  el.textContent = label;
+  const age = health.scheduler_heartbeat_age_seconds;
+  el.title = `database ${health.database ? "reachable" : "unreachable"} · scheduler ${health.scheduler}` +
+    (age !== null && age !== undefined ? ` (last tick ${duration(age)} ago)` : "");
+}
+
+// ---------------------------------------------------------------- summary
+
+function renderSummary() {
+  const tasks = state.tasks;
+  const enabled = tasks.filter((t) => t.enabled).length;
+  const running = tasks.filter((t) => t.status === "running").length;
+  const failing = tasks.filter((t) => t.last_status === "failed").length;
+  const usage = state.apiUsage ? state.apiUsage.apis : [];
+  const limited = usage.reduce((sum, a) => sum + a.rate_limited, 0);
+  const requests = usage.reduce((sum, a) => sum + a.requests, 0);
+  const tile = (cls, label, value, extra) =>
+    h("div", { class: `tile ${cls}` }, h("div", { class: "label" }, label),
+      h("div", { class: "value" }, value, extra ? h("small", {}, ` ${extra}`) : null));
+  $("summary").replaceChildren(
+    tile("", "Tasks enabled", enabled, `of ${tasks.length}`),
+    tile(running ? "run" : "", "Running now", running),
+    tile(failing ? "bad" : "ok", "Failing tasks", failing),
+    tile("", "API requests · 24 h", number(requests)),
+    tile(limited ? "bad" : "", "429 answers · 24 h", number(limited)),
+  );
+}
+
+// ---------------------------------------------------------------- task cards
+
+async function loadTasks() {
+  state.tasks = await api("/api/tasks");
+  renderTasks();
+}
+
+async function loadStats() {
+  state.stats = await api(`/api/run-stats?per_task=${CHART_RUNS}`);
+}
+
+function taskClass(task) {
+  if (task.status === "running") return "s-running";
+  if (!task.enabled) return "s-disabled";
+  return task.last_status ? `s-${task.last_status}` : "s-never";
+}
+
+function statusLine(task) {
+  if (task.status === "running") return pill("running", "running");
+  if (!task.last_status) return pill("", "never run");
+  const when = task.last_run ? task.last_run.completed_at || task.last_run.started_at : task.last_run_at;
+  const text = task.last_status === "success" ? "succeeded" : "failed";
+  const failures = task.consecutive_failures > 1 ? ` · ${task.consecutive_failures} in a row` : "";
+  return h("span", { class: "task-line" }, pill(task.last_status, text),
+    h("span", { class: "muted", title: localTime(when) }, relative(when) + failures));
+}
+
+function progressBar(task) {
+  const p = task.progress || {};
+  const known = p.total !== null && p.total !== undefined && p.total > 0;
+  const share = known ? Math.min(100, Math.round((100 * (p.done || 0)) / p.total)) : 0;
+  const label = p.stage
+    ? `${p.stage} · ${number(p.done)}${known ? ` / ${number(p.total)}` : ""}`
+    : "starting…";
+  return h("div", { class: "progress", role: "progressbar", "aria-valuenow": known ? share : null,
+      "aria-valuemin": 0, "aria-valuemax": 100, "data-task": task.name },
+    h("div", { class: "progress-label" }, h("span", {}, label), h("span", {}, known ? `${share}%` : "")),
+    h("div", { class: known ? "bar" : "bar indeterminate" }, h("div", { style: `width:${share}%` })));
+}
+
+function counts(run) {
+  const cell = (label, value, cls) => h("div", { class: cls || "" }, h("b", {}, number(value)), h("span", {}, label));
+  if (!run) return h("div", { class: "chart-empty" }, "no finished run yet");
+  return h("div", { class: "counts", title: "records in the last finished run" },
+    cell("processed", run.records_processed), cell("created", run.records_created),
+    cell("updated", run.records_updated), cell("deleted", run.records_deleted),
+    cell("failed", run.records_failed, run.records_failed ? "bad" : ""));
+}
+
+/** Bars: records processed per run (red when the run failed); line: duration. */
+function chart(points) {
+  if (!points || points.length === 0) return h("div", { class: "chart-empty" }, "no history to chart yet");
+  const width = 300, height = 54, pad = 3;
+  const maxRecords = Math.max(1, ...points.map((p) => p.records_processed));
+  const maxDuration = Math.max(0.001, ...points.map((p) => p.duration_seconds || 0));
+  const step = width / CHART_RUNS;
+  const offset = width - points.length * step;
+  const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none",
+    role: "img", "aria-label": "records and duration of recent runs" });
+  const line = [];
+  points.forEach((p, i) => {
+    const x = offset + i * step;
+    const barHeight = Math.max(1.5, ((height - pad) * p.records_processed) / maxRecords);
+    const bar = s("rect", { class: p.status === "failed" ? "b failed" : "b", x: x + 1.5, y: height - barHeight,
+      width: Math.max(step - 3, 1), height: barHeight, rx: 1.5 });
+    bar.append(s("title", {}, `run ${p.id} · ${shortTime(p.started_at)} · ${p.status}\n` +
+      `${number(p.records_processed)} processed, ${number(p.records_written)} written · ${duration(p.duration_seconds)}`));
+    svg.append(bar);
+    const y = height - pad - ((height - 2 * pad) * (p.duration_seconds || 0)) / maxDuration;
+    line.push(`${(x + step / 2).toFixed(1)},${y.toFixed(1)}`);
+  });
+  svg.append(s("polyline", { class: "d", points: line.join(" ") }));
+  const last = line[line.length - 1].split(",");
+  svg.append(s("circle", { class: "dot", cx: last[0], cy: last[1], r: 2.2 }));
+  const durations = points.map((p) => p.duration_seconds || 0);
+  return h("div", {}, svg, h("div", { class: "chart-legend" },
+    h("span", {}, h("i", {}), `records (max ${number(maxRecords)})`),
+    h("span", {}, h("i", { class: "line" }), `duration (max ${duration(Math.max(...durations))})`)));
+}
+
+function intervalView(task) {
+  if (state.editing === task.name) {
+    const input = h("input", { type: "number", min: 1, max: 43200, value: task.interval_minutes,
+      "aria-label": `interval of ${task.name} in minutes` });
+    const save = () => guard(patchTask(task.name, { interval_minutes: Number(input.value) })
+      .then(() => { state.editing = null; renderTasks(); }));
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") save();
+      if (e.key === "Escape") { state.editing = null; renderTasks(); }
+    });
+    setTimeout(() => input.focus(), 0);
+    return h("span", { class: "interval-edit" }, input, "min",
+      h("button", { class: "small primary", type: "button", onclick: save }, "Save"),
+      h("button", { class: "small", type: "button", onclick: () => { state.editing = null; renderTasks(); } }, "Cancel"));
+  }
+  return h("button", { class: "linkish", type: "button", title: "change the interval",
+      onclick: () => { state.editing = task.name; renderTasks(); } },
+    `every ${minutes(task.interval_minutes)} ✎`);
+}
+
+function taskCard(task) {
+  const running = task.status === "running";
+  const enable = h("input", { type: "checkbox", checked: task.enabled, "aria-label": `enable ${task.name}`,
+    onchange: (e) => guard(patchTask(task.name, { enabled: e.target.checked })) });
+  const last = task.last_run;
+  const errorText = task.last_status === "failed" && !running ? task.last_error : null;
+  const errorOpen = state.openErrors.has(task.name);
+  return h("article", { class: `card task ${taskClass(task)}`, "data-task": task.name },
+    h("div", { class: "task-head" },
+      h("div", {}, h("div", { class: "task-name" }, task.name), h("div", { class: "task-desc" }, task.description)),
+      h("label", { class: "switch", title: task.enabled ? "scheduled" : "not scheduled" },
+        enable, h("span", { class: "track" }), task.enabled ? "on" : "off")),
+    statusLine(task),
+    running ? progressBar(task) : null,
+    errorText ? h("div", { class: errorOpen ? "task-error open" : "task-error", title: "click to expand",
+      onclick: () => { errorOpen ? state.openErrors.delete(task.name) : state.openErrors.add(task.name); renderTasks(); } },
+      errorText) : null,
+    counts(last),
+    chart(state.stats[task.name]),
+    h("dl", { class: "meta" },
+      h("dt", {}, "Schedule"), h("dd", {}, intervalView(task)),
+      h("dt", {}, "Next run"), h("dd", { title: localTime(task.next_run_at) },
+        !task.enabled ? "— (disabled)" : running ? "after this run" : task.next_run_at ? relative(task.next_run_at) : "at the next tick"),
+      h("dt", {}, "Last run"), h("dd", { title: localTime(last && last.started_at) },
+        last ? `${shortTime(last.started_at)} · ${duration(last.duration_seconds)} · ${last.mode} · ${last.trigger}` : "never")),
+    h("div", { class: "task-actions" },
+      h("button", { class: "primary", type: "button", disabled: running || !task.runnable,
+        "data-action": "run", onclick: () => guard(runTask(task.name, "incremental")) }, running ? "Running…" : "Run now"),
+      h("button", { type: "button", disabled: running || !task.runnable, "data-action": "full",
+        title: "read everything and sweep deletions", onclick: () => guard(runTask(task.name, "full")) }, "Full")));
+}
+
+function renderTasks() {
+  if (state.editing && document.activeElement && document.activeElement.closest(".interval-edit")) return;
+  $("tasks").replaceChildren(...state.tasks.map(taskCard));
+}
+
+async function patchTask(name, change) {
+  const updated = await api(`/api/tasks/${encodeURIComponent(name)}`, { method: "PATCH", body: change });
+  state.tasks = state.tasks.map((t) => (t.name === name ? updated : t));
+  renderTasks();
+  renderSummary();
+  toast(change.enabled === undefined ? `${name}: every ${minutes(updated.interval_minutes)}` :
+    `${name} ${updated.enabled ? "enabled" : "disabled"}`);
+}
+
+async function runTask(name, mode) {
+  try {
+    const started = await api(`/api/tasks/${encodeURIComponent(name)}/run?mode=${mode}`, { method: "POST" });
+    toast(`${name}: run ${started.run_id} started (${mode})`);
+  } catch (error) {
+    if (error.status === 409) toast(`${name} is already running`, true);
+    else throw error;
+  }
+  await poll();
+  schedule();
+}
+
+// ---------------------------------------------------------------- history
+
+function fillTaskFilter() {
+  const select = $("history-task");
+  if (select.options.length > 1) return;
+  for (const task of state.tasks) select.append(h("option", { value: task.name }, task.name));
+}
+
+async function loadHistory() {
+  const params = new URLSearchParams({ limit: "40" });
+  if ($("history-task").value) params.set("task", $("history-task").value);
+  if ($("history-status").value) params.set("status", $("history-status").value);
+  const runs = await api(`/api/sync-logs?${params}`);
+  const body = $("history").tBodies[0];
+  if (runs.length === 0) {
+    body.replaceChildren(h("tr", {}, h("td", { colspan: 9, class: "empty" }, "No runs match.")));
+    return;
+  }
+  const rows = [];
+  for (const run of runs) {
+    const written = run.records_created + run.records_updated + run.records_deleted;
+    const toggle = () => {
+      state.expanded.has(run.id) ? state.expanded.delete(run.id) : state.expanded.add(run.id);
+      guard(loadHistory());
+    };
+    rows.push(h("tr", { class: `run ${run.status}`, "data-run": run.id, onclick: toggle, title: "details" },
+      h("td", { class: "num" }, `#${run.id}`),
+      h("td", {}, h("span", { class: "task-name small" }, run.task), " ",
+        run.mode === "full" ? h("span", { class: "tag full" }, "full") : null),
+      h("td", {}, pill(run.status)),
+      h("td", { title: localTime(run.started_at) }, shortTime(run.started_at), " ",
+        h("span", { class: "muted small" }, run.trigger)),
+      h("td", { class: "num" }, run.status === "running" ? "…" : duration(run.duration_seconds)),
+      h("td", { class: "num" }, number(run.records_processed)),
+      h("td", { class: "num", title: `${run.records_created} created · ${run.records_updated} updated · ${run.records_deleted} deleted` }, number(written)),
+      h("td", { class: "num" }, run.records_failed ? h("b", { style: "color:var(--bad)" }, number(run.records_failed)) : "0"),
+      h("td", { class: "num" }, number(run.api_requests))));
+    if (state.expanded.has(run.id)) rows.push(detailRow(run));
+  }
+  body.replaceChildren(...rows);
+}
+
+function detailRow(run) {
+  const streams = Object.entries(run.streams || {});
+  const apis = Object.entries(run.api || {});
+  const notes = streams.flatMap(([name, st]) => (st.notes || []).map((n) => `${name}: ${n}`));
+  const examples = streams.flatMap(([name, st]) => (st.failure_examples || []).map((n) => `${name}: ${n}`));
+  return h("tr", { class: "detail" }, h("td", { colspan: 9 },
+    run.error_message ? h("pre", { class: "error" }, run.error_message) : null,
+    h("div", { class: "detail-grid" },
+      h("div", {}, h("h3", {}, "Streams"), streams.length ? h("table", { class: "mini" },
+        h("tr", {}, h("th", {}, "stream"), ...["proc", "new", "upd", "del", "fail"].map((c) => h("th", { class: "num" }, c))),
+        ...streams.map(([name, st]) => h("tr", {}, h("td", {}, name),
+          ...[st.processed, st.created, st.updated, st.deleted, st.failed].map((v) => h("td", { class: "num" }, number(v))))))
+        : h("span", { class: "muted" }, "none recorded")),
+      h("div", {}, h("h3", {}, "API"), apis.length ? h("table", { class: "mini" },
+        h("tr", {}, h("th", {}, "api"), ...["requests", "429s", "retries", "failed"].map((c) => h("th", { class: "num" }, c))),
+        ...apis.map(([name, a]) => h("tr", {}, h("td", {}, name),
+          ...[a.requests, a.rate_limited, a.retries, a.failures].map((v) => h("td", { class: "num" }, number(v))))))
+        : h("span", { class: "muted" }, "no vendor requests")),
+      h("div", {}, h("h3", {}, "Run"), h("div", { class: "mini" },
+        `${run.mode} · ${run.trigger} · ${run.owner || ""}`, h("br"),
+        `started ${localTime(run.started_at)}`, h("br"),
+        run.completed_at ? `finished ${localTime(run.completed_at)}` : "still running"))),
+    notes.length ? h("div", { class: "mini" }, h("h3", { class: "muted" }, "Notes"), ...notes.slice(0, 20).map((n) => h("div", {}, n))) : null,
+    examples.length ? h("div", { class: "mini" }, h("h3", { class: "muted" }, "Skipped records"), ...examples.slice(0, 20).map((n) => h("div", {}, n))) : null));
+}
+
+// ---------------------------------------------------------------- API usage
+
+async function loadApiUsage() {
+  state.apiUsage = await api("/api/api-usage?hours=24");
+  $("api-usage").replaceChildren(...state.apiUsage.apis.map((a) => {
+    const share = a.requests ? ((100 * a.rate_limited) / a.requests).toFixed(1) : "0.0";
+    const stat = (label, value, hot) => h("div", { class: hot ? "hot" : "" }, h("b", {}, number(value)), h("span", {}, label));
+    return h("div", { class: "api" },
+      h("div", { class: "api-head" }, h("span", { class: "api-name" }, a.name),
+        h("span", { class: "muted small" }, `${a.runs} run${a.runs === 1 ? "" : "s"}`)),
+      h("div", { class: "api-stats" },
+        stat("requests", a.requests), stat("429s", a.rate_limited, a.rate_limited > 0),
+        stat("retries", a.retries, a.retries > 0), stat("failed", a.failures, a.failures > 0)),
+      h("div", { class: "api-budget" },
+        `budget ${a.budget_per_second}/s · page ${a.page_size}` +
+        (a.concurrency ? ` · ${a.concurrency} in flight` : "") + ` · 429 share ${share}%`));
+  }));
+}
+
+// ---------------------------------------------------------------- partner links
+
+let linksTimer = null;
+
+async function loadLinks() {
+  const params = new URLSearchParams({ limit: "101" });
+  if ($("links-q").value.trim()) params.set("q", $("links-q").value.trim());
+  if ($("links-unlinked").checked) params.set("unlinked", "true");
+  const links = await api(`/api/links?${params}`);
+  const body = $("links").tBodies[0];
+  $("links-more").textContent = links.length > 100 ? "Showing the first 100; search to narrow down." : "";
+  if (links.length === 0) {
+    body.replaceChildren(h("tr", {}, h("td", { colspan: 4, class: "empty" }, "No groups match (run sync_groups first?).")));
+    return;
+  }
+  body.replaceChildren(...links.slice(0, 100).map((link) => h("tr", { "data-group": link.group_id },
+    h("td", {}, link.group_name, h("div", { class: "muted small" }, link.group_id)),
+    h("td", {}, state.linking === link.group_id ? partnerPicker(link) :
+      link.partner_name || (link.partner_id ? `partner ${link.partner_id}` : h("span", { class: "muted" }, "—"))),
+    h("td", {}, link.link ? h("span", { class: `tag ${link.link}` }, link.link) : h("span", { class: "muted" }, "unlinked")),
+    h("td", { class: "num" },
+      h("button", { class: "small", type: "button",
+        onclick: () => { state.linking = state.linking === link.group_id ? null : link.group_id; guard(loadLinks()); } },
+        state.linking === link.group_id ? "Cancel" : "Link…"), " ",
+      link.partner_id ? h("button", { class: "small danger", type: "button",
+        onclick: () => guard(clearLink(link.group_id)) }, "Clear") : null))));
+}
+
+function partnerPicker(link) {
+  const results = h("div", { class: "picker-results" });
+  const input = h("input", { type: "search", placeholder: "Partner name or Impartner id", "aria-label": "partner" });
+  let timer = null;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => guard(api(`/api/partners?q=${encodeURIComponent(input.value)}&limit=12`).then((partners) => {
+      results.replaceChildren(...partners.map((p) => h("button", { type: "button",
+        onclick: () => guard(setLink(link.group_id, p.id)) },
+        `${p.account_name || "(no name)"} · ${p.impartner_id}${p.is_active ? "" : " · inactive"}`)));
+    })), 250);
+  });
+  setTimeout(() => input.focus(), 0);
+  return h("div", { class: "picker" }, input, results);
+}
+
+async function setLink(groupId, partnerId) {
+  await api(`/api/links/${encodeURIComponent(groupId)}`, { method: "PUT", body: { partner_id: partnerId } });
+  state.linking = null;
+  toast("Linked (manual links are never changed by the matcher)");
+  await loadLinks();
+}
+
+async function clearLink(groupId) {
+  await api(`/api/links/${encodeURIComponent(groupId)}`, { method: "DELETE" });
+  toast("Link cleared; automatic matching applies again");
+  await loadLinks();
+}
+
+// ---------------------------------------------------------------- suggestions
+
+async function loadSuggestions() {
+  const params = new URLSearchParams({ limit: "100" });
+  if ($("suggestions-status").value) params.set("status", $("suggestions-status").value);
+  const page = await api(`/api/suggestions?${params}`);
+  $("suggestions-run").textContent = page.run_id ? `analysis run ${page.run_id} · ${number(page.total)} shown by filter` : "";
+  $("suggestions-more").textContent = page.total > page.suggestions.length ? `Showing ${page.suggestions.length} of ${number(page.total)}.` : "";
+  const body = $("suggestions").tBodies[0];
+  if (page.suggestions.length === 0) {
+    body.replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "empty" },
+      page.run_id ? "Nothing here." : "No analysis yet: run group_analysis.")));
+    return;
+  }
+  body.replaceChildren(...page.suggestions.map((sg) => h("tr", { "data-suggestion": sg.id },
+    h("td", {}, sg.group_name || sg.group_id),
+    h("td", {}, sg.email || sg.user_id),
+    h("td", {}, sg.email_domain || "–"),
+    h("td", {}, h("span", { class: `tag ${sg.status === "accepted" ? "manual" : ""}` }, sg.status)),
+    h("td", { class: "num" }, sg.status === "open" ? [
+      h("button", { class: "small primary", type: "button", onclick: () => guard(decide("accept", sg.id)) }, "Accept"), " ",
+      h("button", { class: "small", type: "button", onclick: () => guard(decide("dismiss", sg.id)) }, "Dismiss"),
+    ] : null))));
+}
+
+async function decide(verb, id) {
+  const decision = await api(`/api/suggestions/${verb}`, { method: "POST", body: { ids: [id] } });
+  toast(verb === "accept"
+    ? (decision.already.length ? "Already a member" : "Added as a pending member; group_members_sync will write it")
+    : "Dismissed");
+  await loadSuggestions();
+}
+
+// ---------------------------------------------------------------- wiring
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").addEventListener("submit", signIn);
+  $("signout").addEventListener("click", signOut);
+  $("refresh").addEventListener("click", () => guard(refreshAll()));
+  $("history-task").addEventListener("change", () => guard(loadHistory()));
+  $("history-status").addEventListener("change", () => guard(loadHistory()));
+  $("links-unlinked").addEventListener("change", () => guard(loadLinks()));
+  $("links-q").addEventListener("input", () => { clearTimeout(linksTimer); linksTimer = setTimeout(() => guard(loadLinks()), 250); });
+  $("suggestions-status").addEventListener("change", () => guard(loadSuggestions()));
+  loadHealth();
+  if (sessionStorage.getItem(TOKEN_KEY)) start();
+  else showLogin();
+});
