@@ -151,6 +151,13 @@ class Settings(BaseSettings):
         le=1,
     )
 
+    full_sync_every_hours: int = _env(
+        "PARTNERSYNC_FULL_SYNC_EVERY_HOURS",
+        24,
+        "the scheduler runs a task in full mode when its last successful full run is older "
+        "(0: scheduled runs are always incremental)",
+        ge=0,
+    )
     lease_seconds: int = _env(
         "PARTNERSYNC_LEASE_SECONDS",
         90,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 
 from partnersync.db.types import utcnow
-from partnersync.scheduler.due import TaskState, due_tasks
+from partnersync.scheduler.due import TaskState, due_tasks, scheduled_mode
 from partnersync.scheduler.scheduler import ORDER
 from partnersync.tasks.registry import SYNC_ALL_ORDER
 from partnersync.tasks.timing import next_after_failure, next_after_success
@@ -75,3 +75,12 @@ def test_backoff_from_a_frozen_clock_doubles_until_the_interval() -> None:
     for failures, delay in enumerate(delays, start=1):
         base = min(timedelta(minutes=2 ** (failures - 1)), TWO_HOURS)
         assert base <= delay <= base * 1.2
+
+
+def test_scheduled_runs_are_full_when_the_last_full_success_is_too_old() -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    day = timedelta(hours=24)
+    assert scheduled_mode(None, now, day) == "full"
+    assert scheduled_mode(now - timedelta(hours=23), now, day) == "incremental"
+    assert scheduled_mode(now - day, now, day) == "full"
+    assert scheduled_mode(None, now, None) == "incremental"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from partnersync.types import Mode
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,19 @@ def due_tasks(
     candidates = [task for task in tasks if task.name not in busy and is_due(task, now)]
     candidates.sort(key=lambda task: (rank.get(task.name, len(rank)), task.name))
     return candidates[: max(free_slots, 0)]
+
+
+def scheduled_mode(
+    last_full_success: datetime | None, now: datetime, full_every: timedelta | None
+) -> Mode:
+    """Full when the task has had no successful full run within `full_every`, else incremental.
+
+    Incremental runs cannot see deletions, and some changes (memberships of a group whose
+    own timestamp did not move, transcripts of quiet users) only a full read finds; a
+    periodic full run bounds how long such a change can stay unseen.
+    """
+    if full_every is None:
+        return "incremental"
+    if last_full_success is None or now - last_full_success >= full_every:
+        return "full"
+    return "incremental"

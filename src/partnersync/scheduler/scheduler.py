@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from types import FrameType
 
 import structlog
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from partnersync.config import Settings
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.db.types import utcnow
 from partnersync.scheduler import alerts
-from partnersync.scheduler.due import TaskState, due_tasks, is_due
+from partnersync.scheduler.due import TaskState, due_tasks, is_due, scheduled_mode
 from partnersync.tasks import leases, timing
 from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.registry import TASKS
@@ -33,6 +33,7 @@ from partnersync.tasks.runner import (
     TaskFunction,
     run_task,
 )
+from partnersync.types import Mode
 
 ORDER: tuple[str, ...] = tuple(task.name for task in TASKS)
 """Dependency order of DESIGN §4, with `cleanup` last."""
@@ -133,6 +134,18 @@ class Scheduler:
         self._runs[task.name] = thread
         thread.start()
 
+    def _mode(self, task: str) -> Mode:
+        hours = self.settings.full_sync_every_hours
+        with self.engine.connect() as connection:
+            last_full = connection.scalar(
+                select(func.max(sync_logs.c.started_at)).where(
+                    sync_logs.c.sync_type == task,
+                    sync_logs.c.mode == "full",
+                    sync_logs.c.status == "success",
+                )
+            )
+        return scheduled_mode(last_full, self.clock(), timedelta(hours=hours) if hours else None)
+
     def _run(self, task: TaskState) -> None:
         try:
             outcome = run_task(
@@ -140,6 +153,7 @@ class Scheduler:
                 self.settings,
                 task.name,
                 self.functions[task.name],
+                mode=self._mode(task.name),
                 trigger="schedule",
                 owner=self.owner,
                 scheduled_for=task.next_run_at,
