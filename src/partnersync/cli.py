@@ -7,19 +7,10 @@ already running elsewhere.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from sqlalchemy import Connection, Engine, select
 
@@ -32,12 +23,12 @@ from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.db.types import utcnow
 from partnersync.scheduler.scheduler import Scheduler
 from partnersync.sync import group_links
-from partnersync.sync.context import Progress as ProgressCallback
 from partnersync.tasks import analysis
 from partnersync.tasks.dry_run import dry_run as run_dry
 from partnersync.tasks.functions import DRY_RUN_TASKS, TASK_FUNCTIONS
 from partnersync.tasks.registry import SYNC_ALL_ORDER
 from partnersync.tasks.runner import AlreadyRunning, RunOutcome, UnknownTask, run_task
+from partnersync.terminal import progress_bars, summary
 from partnersync.types import Mode
 from partnersync.web.app import create_app
 from partnersync.web.metrics import RunMetrics
@@ -79,6 +70,19 @@ def migrate() -> None:
 
 
 @app.command()
+def demo(
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="serve the dashboard afterwards"),
+    port: int = typer.Option(8080, min=0, max=65535, help="dashboard port on 127.0.0.1"),
+    database: Path = typer.Option(Path("partnersync-demo.db"), help="the embedded SQLite file"),
+) -> None:
+    """Zero-setup tour: sandbox + embedded SQLite + migrate + `sync all` + dashboard."""
+    from partnersync.demo import run_demo
+
+    if not run_demo(console, serve=serve, port=port, database=database):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
 def sandbox(
     size: str = typer.Option("demo", help="tiny, demo or reference"),
     port: int = typer.Option(8700, help="port on 127.0.0.1 (0 picks a free one)"),
@@ -115,60 +119,6 @@ def tasks() -> None:
     console.print(table)
 
 
-@contextmanager
-def progress_bars(enabled: bool) -> Iterator[ProgressCallback | None]:
-    """Rich progress bars, one per stream, when writing to a terminal."""
-    if not enabled:
-        yield None
-        return
-    bars: dict[str, TaskID] = {}
-    with Progress(
-        TextColumn("{task.description:<32}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-
-        def update(stage: str, done: int, total: int | None) -> None:
-            if stage not in bars:
-                bars[stage] = progress.add_task(stage, total=total)
-            progress.update(bars[stage], completed=done, total=total)
-
-        yield update
-
-
-def summary(outcomes: list[RunOutcome]) -> Table:
-    table = Table(
-        "task",
-        "status",
-        "processed",
-        "created",
-        "updated",
-        "deleted",
-        "failed",
-        "requests",
-        "seconds",
-        "error",
-        title="sync summary",
-    )
-    for outcome in outcomes:
-        report = outcome.report
-        seconds = (outcome.completed_at - outcome.started_at).total_seconds()
-        colour = "green" if outcome.status == "success" else "red"
-        table.add_row(
-            outcome.task,
-            f"[{colour}]{outcome.status}[/{colour}]",
-            *(str(report.total(name)) for name in ("processed", "created", "updated", "deleted")),
-            str(report.total("failed")),
-            str(report.requests),
-            f"{seconds:.1f}",
-            outcome.error or "",
-        )
-    return table
-
-
 @app.command()
 def sync(
     task: str = typer.Argument(..., help="a task name, or `all` for every sync task in order"),
@@ -196,7 +146,7 @@ def sync(
         return
     outcomes: list[RunOutcome] = []
     try:
-        with progress_bars(console.is_terminal) as callback:
+        with progress_bars(console) as callback:
             for name in names:
                 outcomes.append(
                     run_task(

@@ -1,0 +1,73 @@
+"""What the commands show on a terminal: progress bars while tasks run, a summary after."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from partnersync.sync.context import Progress as ProgressCallback
+from partnersync.tasks.runner import RunOutcome
+
+
+@contextmanager
+def progress_bars(console: Console) -> Iterator[ProgressCallback | None]:
+    """Rich progress bars, one per stream, when `console` is a terminal; nothing otherwise."""
+    if not console.is_terminal:
+        yield None
+        return
+    bars: dict[str, TaskID] = {}
+    with Progress(
+        TextColumn("{task.description:<32}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+
+        def update(stage: str, done: int, total: int | None) -> None:
+            if stage not in bars:
+                bars[stage] = progress.add_task(stage, total=total)
+            progress.update(bars[stage], completed=done, total=total)
+
+        yield update
+
+
+def summary(outcomes: Iterable[RunOutcome]) -> Table:
+    table = Table(
+        "task",
+        "status",
+        "processed",
+        "created",
+        "updated",
+        "deleted",
+        "failed",
+        "requests",
+        "seconds",
+        "error",
+        title="sync summary",
+    )
+    for outcome in outcomes:
+        report = outcome.report
+        seconds = (outcome.completed_at - outcome.started_at).total_seconds()
+        colour = "green" if outcome.status == "success" else "red"
+        table.add_row(
+            outcome.task,
+            f"[{colour}]{outcome.status}[/{colour}]",
+            *(str(report.total(name)) for name in ("processed", "created", "updated", "deleted")),
+            str(report.total("failed")),
+            str(report.requests),
+            f"{seconds:.1f}",
+            outcome.error or "",
+        )
+    return table
