@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from partnersync.types import Mode
 
 RunStatus = Literal["running", "success", "failed"]
+MAX_ID = 2**31 - 1
+"""Ids are INT columns: anything larger cannot name a row (and must not reach the driver)."""
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 MAX_INTERVAL_MINUTES = 43_200
 """30 days: longer than any sensible schedule, short enough to catch a unit mistake."""
 
 
 class Problem(BaseModel):
     detail: str
+
+
+class Invalid(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationProblem(BaseModel):
+    detail: list[Invalid]
 
 
 class Progress(BaseModel):
@@ -91,13 +105,24 @@ class TaskState(BaseModel):
     last_run: RunSummary | None = Field(description="the latest finished run")
 
 
+def _no_nulls(data: Any) -> Any:
+    """An explicit null is refused: leave a field out to keep its value."""
+    if isinstance(data, dict) and any(value is None for value in data.values()):
+        raise ValueError("null is not a value here; leave the field out instead")
+    return data
+
+
 class TaskPatch(BaseModel):
     """Change the schedule of a task; give at least one field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    enabled: bool | None = None
-    interval_minutes: int | None = Field(None, ge=1, le=MAX_INTERVAL_MINUTES)
+    enabled: bool | SkipJsonSchema[None] = None
+    interval_minutes: (
+        Annotated[int, Field(ge=1, le=MAX_INTERVAL_MINUTES)] | SkipJsonSchema[None]
+    ) = None
+
+    _nulls = model_validator(mode="before")(_no_nulls)
 
     @model_validator(mode="after")
     def _something(self) -> TaskPatch:
@@ -161,10 +186,14 @@ class GroupLink(BaseModel):
 class LinkRequest(BaseModel):
     """The partner to link: its `partners.id` or its Impartner account id (exactly one)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"minProperties": 1, "maxProperties": 1}
+    )
 
-    partner_id: int | None = Field(None, ge=1)
-    impartner_id: int | None = Field(None, ge=1)
+    partner_id: RowId | SkipJsonSchema[None] = None
+    impartner_id: RowId | SkipJsonSchema[None] = None
+
+    _nulls = model_validator(mode="before")(_no_nulls)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> LinkRequest:
@@ -202,7 +231,7 @@ class SuggestionPage(BaseModel):
 class SuggestionChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] = Field(min_length=1, max_length=1000)
+    ids: list[RowId] = Field(min_length=1, max_length=1000)
 
 
 class Decision(BaseModel):

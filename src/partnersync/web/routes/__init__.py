@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from partnersync.web.models import Problem
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+from partnersync.web.models import Problem, ValidationProblem
 
 
 def problems(**codes: str) -> dict[int | str, dict[str, Any]]:
@@ -16,3 +21,36 @@ def problems(**codes: str) -> dict[int | str, dict[str, Any]]:
 
 
 UNAUTHORIZED = problems(_401="missing or wrong bearer token")
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": ValidationProblem, "description": "invalid or unknown parameters or body"}
+}
+COMMON = {**problems(_400="a body that is not JSON"), **UNAUTHORIZED, **INVALID}
+"""Answers every authenticated operation may give."""
+
+
+def known_query_only(request: Request) -> None:
+    """Refuse query parameters the operation does not define: `?stauts=failed` is a typo, and
+    silently ignoring it would answer a different question than the one asked."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ["query", name],
+                    "msg": "unknown query parameter",
+                }
+                for name in unknown
+            ]
+        )
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names

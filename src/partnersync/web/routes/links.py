@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Connection, or_, select
 from partnersync.db.schema import lms_groups, partners
 from partnersync.sync import group_links
 from partnersync.web.models import GroupLink, LinkRequest, Partner
-from partnersync.web.routes import UNAUTHORIZED, problems
+from partnersync.web.routes import COMMON, known_query_only, problems
 from partnersync.web.services import Services
 
 
@@ -32,7 +32,9 @@ def _link(connection: Connection, group_id: str) -> GroupLink:
 
 
 def router(services: Services, guard: Any) -> APIRouter:
-    api = APIRouter(tags=["links"], dependencies=[Depends(guard)], responses=UNAUTHORIZED)
+    api = APIRouter(
+        tags=["links"], dependencies=[Depends(guard), Depends(known_query_only)], responses=COMMON
+    )
     group_not_found = problems(_404="no live group with that id")
 
     @api.get("/api/links", summary="Live groups with their partner and how they were linked")

@@ -9,13 +9,15 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from partnersync.db.types import utcnow
 from partnersync.web import queries
-from partnersync.web.models import ApiUsageReport, RunPoint, RunStatus, SyncLog
-from partnersync.web.routes import UNAUTHORIZED, problems
+from partnersync.web.models import MAX_ID, ApiUsageReport, RunPoint, RunStatus, SyncLog
+from partnersync.web.routes import COMMON, known_query_only, problems
 from partnersync.web.services import Services
 
 
 def router(services: Services, guard: Any) -> APIRouter:
-    api = APIRouter(tags=["history"], dependencies=[Depends(guard)], responses=UNAUTHORIZED)
+    api = APIRouter(
+        tags=["history"], dependencies=[Depends(guard), Depends(known_query_only)], responses=COMMON
+    )
 
     @api.get("/api/sync-logs", summary="Run history, newest first")
     def list_sync_logs(
@@ -31,7 +33,7 @@ def router(services: Services, guard: Any) -> APIRouter:
         summary="One run, with its live progress while it runs",
         responses=problems(_404="no such run"),
     )
-    def get_sync_log(run_id: int = Path(ge=1)) -> SyncLog:
+    def get_sync_log(run_id: int = Path(ge=1, le=MAX_ID)) -> SyncLog:
         with services.engine.connect() as connection:
             found = queries.sync_log(connection, run_id)
         if found is None:

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from partnersync.db.types import utcnow
 from partnersync.tasks import analysis
-from partnersync.web.models import Decision, Suggestion, SuggestionChoice, SuggestionPage
-from partnersync.web.routes import UNAUTHORIZED, problems
+from partnersync.web.models import MAX_ID, Decision, Suggestion, SuggestionChoice, SuggestionPage
+from partnersync.web.routes import COMMON, known_query_only, problems
 from partnersync.web.services import Services
 
 
@@ -17,14 +17,14 @@ def router(services: Services, guard: Any) -> APIRouter:
     api = APIRouter(
         prefix="/api/suggestions",
         tags=["suggestions"],
-        dependencies=[Depends(guard)],
-        responses=UNAUTHORIZED,
+        dependencies=[Depends(guard), Depends(known_query_only)],
+        responses=COMMON,
     )
     unknown = problems(_404="an id is not a suggestion; nothing was changed")
 
     @api.get("", summary="Suggestions of one analysis run (default: the latest)")
     def list_suggestions(
-        run_id: int | None = Query(None, ge=1),
+        run_id: int | None = Query(None, ge=1, le=MAX_ID),
         group_id: str | None = Query(None, max_length=64),
         status: Literal["open", "accepted", "dismissed"] | None = Query(None),
         limit: int = Query(200, ge=1, le=5000),

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from partnersync.db.types import utcnow
 from partnersync.web.models import Health
-from partnersync.web.routes import UNAUTHORIZED
+from partnersync.web.routes import COMMON, INVALID, known_query_only
 from partnersync.web.services import Services
 
 STALE_TICKS = 3
@@ -20,7 +20,7 @@ STALE_TICKS = 3
 
 
 def health_router(services: Services) -> APIRouter:
-    api = APIRouter(tags=["system"])
+    api = APIRouter(tags=["system"], dependencies=[Depends(known_query_only)], responses=INVALID)
 
     @api.get(
         "/api/health",
@@ -65,12 +65,14 @@ def health_router(services: Services) -> APIRouter:
 
 
 def metrics_router(services: Services, guard: Any) -> APIRouter:
-    api = APIRouter(tags=["system"], dependencies=[Depends(guard)], responses=UNAUTHORIZED)
+    api = APIRouter(
+        tags=["system"], dependencies=[Depends(guard), Depends(known_query_only)], responses=COMMON
+    )
 
     @api.get(
         "/metrics",
         summary="Prometheus metrics",
-        response_class=PlainTextResponse,
+        response_class=Response,  # documents only the text/plain answer; errors stay JSON
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     def metrics() -> Response:

@@ -14,13 +14,16 @@ from partnersync.types import Mode
 from partnersync.web import queries
 from partnersync.web.launcher import ShuttingDown
 from partnersync.web.models import RunStarted, TaskPatch, TaskState
-from partnersync.web.routes import UNAUTHORIZED, problems
+from partnersync.web.routes import COMMON, known_query_only, problems
 from partnersync.web.services import Services
 
 
 def router(services: Services, guard: Any) -> APIRouter:
     api = APIRouter(
-        prefix="/api/tasks", tags=["tasks"], dependencies=[Depends(guard)], responses=UNAUTHORIZED
+        prefix="/api/tasks",
+        tags=["tasks"],
+        dependencies=[Depends(guard), Depends(known_query_only)],
+        responses=COMMON,
     )
     runnable = tuple(services.launcher.functions)
 
