@@ -11,14 +11,13 @@ import datetime as dt
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from partnersync.clients.errors import ApiError
-from partnersync.clients.ratelimit import TokenBucket, shared_bucket
+from partnersync.clients.ratelimit import TokenBucket
 from partnersync.clients.records import (
     ImpartnerAccount,
     ImpartnerRegion,
@@ -27,9 +26,9 @@ from partnersync.clients.records import (
     parse_page,
 )
 from partnersync.clients.retry import MalformedResponse
-from partnersync.clients.session import ApiSession
+from partnersync.clients.session import ApiClient
 from partnersync.clients.settings import ImpartnerSettings
-from partnersync.clients.transport import ApiKeyAuth, ApiRequest, RequestStats, Transport
+from partnersync.clients.transport import ApiKeyAuth, ApiRequest, RequestStats
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -168,8 +167,10 @@ class ItemOutcome:
     errors: list[str] = field(default_factory=list)
 
 
-class ImpartnerClient:
+class ImpartnerClient(ApiClient):
     """Async Impartner client; open it inside the event loop that uses it (`async with`)."""
+
+    settings: ImpartnerSettings
 
     def __init__(
         self,
@@ -179,42 +180,16 @@ class ImpartnerClient:
         stats: RequestStats | None = None,
         mock: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.settings = settings
-        transport = Transport(
-            settings.base_url,
+        super().__init__(
+            settings,
             ApiKeyAuth("Authorization", settings.api_key, settings.base_url, prefix="prm-key "),
-            headers={"Accept": "application/json", "X-PRM-TenantId": settings.tenant_id},
-            timeout_s=settings.timeout_s,
-            connect_timeout_s=settings.connect_timeout_s,
-            max_connections=settings.concurrency,
+            {"X-PRM-TenantId": settings.tenant_id},
+            error_detail,
+            limiter=limiter,
+            stats=stats,
             mock=mock,
         )
-        self._session = ApiSession(
-            transport,
-            limiter or shared_bucket(settings.api_key, settings.rate_per_second, settings.burst),
-            settings.retry,
-            concurrency=settings.concurrency,
-            error_detail=error_detail,
-            stats=stats,
-        )
-
-    @property
-    def stats(self) -> RequestStats:
-        return self._session.stats
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._session.transport.aclose()
+        self.settings = settings
 
     # --- reading -----------------------------------------------------------------------------
 

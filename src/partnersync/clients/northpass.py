@@ -11,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, NamedTuple, Self, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -20,7 +19,7 @@ from pydantic import BaseModel
 
 from partnersync.clients.errors import ApiError
 from partnersync.clients.fanout import fan_out
-from partnersync.clients.ratelimit import TokenBucket, shared_bucket
+from partnersync.clients.ratelimit import TokenBucket
 from partnersync.clients.records import (
     NorthpassCourse,
     NorthpassCourseEnrollment,
@@ -35,9 +34,9 @@ from partnersync.clients.records import (
     parse_records,
 )
 from partnersync.clients.retry import MalformedResponse
-from partnersync.clients.session import ABSENT, ApiSession
+from partnersync.clients.session import ABSENT, ApiClient
 from partnersync.clients.settings import NorthpassSettings
-from partnersync.clients.transport import ApiKeyAuth, ApiRequest, RequestStats, Transport
+from partnersync.clients.transport import ApiKeyAuth, ApiRequest, RequestStats
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -136,8 +135,10 @@ class WriteResult:
     failed: list[Skipped] = field(default_factory=list)
 
 
-class NorthpassClient:
+class NorthpassClient(ApiClient):
     """Async Northpass client; open it inside the event loop that uses it (`async with`)."""
+
+    settings: NorthpassSettings
 
     def __init__(
         self,
@@ -147,42 +148,16 @@ class NorthpassClient:
         stats: RequestStats | None = None,
         mock: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.settings = settings
-        transport = Transport(
-            settings.base_url,
+        super().__init__(
+            settings,
             ApiKeyAuth("X-Api-Key", settings.api_key, settings.base_url),
-            headers={"Accept": "application/json"},
-            timeout_s=settings.timeout_s,
-            connect_timeout_s=settings.connect_timeout_s,
-            max_connections=settings.concurrency,
+            {},
+            error_detail,
+            limiter=limiter,
+            stats=stats,
             mock=mock,
         )
-        self._session = ApiSession(
-            transport,
-            limiter or shared_bucket(settings.api_key, settings.rate_per_second, settings.burst),
-            settings.retry,
-            concurrency=settings.concurrency,
-            error_detail=error_detail,
-            stats=stats,
-        )
-
-    @property
-    def stats(self) -> RequestStats:
-        return self._session.stats
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._session.transport.aclose()
+        self.settings = settings
 
     # --- reading -----------------------------------------------------------------------------
 

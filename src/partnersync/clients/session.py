@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 
 from partnersync.clients.errors import ApiError, RetriesExhausted
-from partnersync.clients.ratelimit import TokenBucket
+from partnersync.clients.ratelimit import TokenBucket, shared_bucket
 from partnersync.clients.retry import (
     MalformedResponse,
     RetryableResponse,
@@ -21,6 +22,7 @@ from partnersync.clients.retry import (
     is_retryable_status,
     parse_retry_after,
 )
+from partnersync.clients.settings import ApiSettings
 from partnersync.clients.transport import ApiRequest, RequestStats, Transport
 
 # Returned instead of a body when the status is one the caller declared as "absent".
@@ -113,3 +115,57 @@ class ApiSession:
         if not response.is_success:
             raise ApiError(request.describe(), response.status_code, self._error_detail(body))
         return body
+
+
+class ApiClient:
+    """Plumbing both vendor clients share: transport, shared bucket, session, counters.
+
+    Open it inside the event loop that uses it (`async with`).
+    """
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        auth: httpx.Auth,
+        headers: Mapping[str, str],
+        error_detail: Callable[[Any], str],
+        *,
+        limiter: TokenBucket | None = None,
+        stats: RequestStats | None = None,
+        mock: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        transport = Transport(
+            settings.base_url,
+            auth,
+            headers={"Accept": "application/json", **headers},
+            timeout_s=settings.timeout_s,
+            connect_timeout_s=settings.connect_timeout_s,
+            max_connections=settings.concurrency,
+            mock=mock,
+        )
+        self._session = ApiSession(
+            transport,
+            limiter or shared_bucket(settings.api_key, settings.rate_per_second, settings.burst),
+            settings.retry,
+            concurrency=settings.concurrency,
+            error_detail=error_detail,
+            stats=stats,
+        )
+
+    @property
+    def stats(self) -> RequestStats:
+        return self._session.stats
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._session.transport.aclose()
