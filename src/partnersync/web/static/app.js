@@ -193,7 +193,10 @@ async function poll() {
   const changed = signature !== state.runSignature;
   state.runSignature = signature;
   if (changed || anyRunning()) await loadHistory();
-  if (changed) await Promise.all([loadStats(), loadApiUsage()]);
+  if (changed) {
+    await Promise.all([loadStats(), loadApiUsage()]);
+    renderTasks();
+  }
   renderSummary();
   $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
@@ -265,8 +268,11 @@ function taskClass(task) {
 }
 
 function statusLine(task) {
-  if (task.status === "running") return pill("running", "running");
-  if (!task.last_status) return pill("", "never run");
+  if (task.status === "running") {
+    return h("span", { class: "task-line" }, pill("running", "running"),
+      h("span", { class: "muted", title: localTime(task.last_run_at) }, `started ${relative(task.last_run_at)}`));
+  }
+  if (!task.last_status) return h("span", { class: "task-line" }, pill("", "never run"));
   const when = task.last_run ? task.last_run.completed_at || task.last_run.started_at : task.last_run_at;
   const text = task.last_status === "success" ? "succeeded" : "failed";
   const failures = task.consecutive_failures > 1 ? ` · ${task.consecutive_failures} in a row` : "";
@@ -289,7 +295,7 @@ function progressBar(task) {
 
 function counts(run) {
   const cell = (label, value, cls) => h("div", { class: cls || "" }, h("b", {}, number(value)), h("span", {}, label));
-  if (!run) return h("div", { class: "chart-empty" }, "no finished run yet");
+  if (!run) return null;
   return h("div", { class: "counts", title: "records in the last finished run" },
     cell("processed", run.records_processed), cell("created", run.records_created),
     cell("updated", run.records_updated), cell("deleted", run.records_deleted),
@@ -298,11 +304,11 @@ function counts(run) {
 
 /** Bars: records processed per run (red when the run failed); line: duration. */
 function chart(points) {
-  if (!points || points.length === 0) return h("div", { class: "chart-empty" }, "no history to chart yet");
+  if (!points || points.length === 0) return h("div", { class: "chart-empty" }, "no runs to chart yet");
   const width = 300, height = 54, pad = 3;
   const maxRecords = Math.max(1, ...points.map((p) => p.records_processed));
   const maxDuration = Math.max(0.001, ...points.map((p) => p.duration_seconds || 0));
-  const step = width / CHART_RUNS;
+  const step = width / Math.max(points.length, 8);
   const offset = width - points.length * step;
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none",
     role: "img", "aria-label": "records and duration of recent runs" });

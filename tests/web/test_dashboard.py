@@ -1,0 +1,180 @@
+"""The dashboard in Debian's Chromium: sign in, Run now, watch the progress and the new history row.
+
+The page is served by a real uvicorn server on loopback, over a real MariaDB database; the
+task is a slow coroutine of our own that reports progress for a few seconds. The test saves
+a screenshot to test-artifacts/dashboard.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import expect, sync_playwright
+from sqlalchemy import Engine, insert
+
+from partnersync.db.schema import lms_groups, partners
+from partnersync.sync.context import SyncContext
+from partnersync.web.app import create_app
+from tests.conftest import empty_database
+
+from .conftest import AUTH, TOKEN, breaks, web_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def steady(base: int, api: str = "northpass") -> Any:
+    """A quick task whose counts and duration vary a little from run to run."""
+    calls = itertools.count()
+
+    async def run(context: SyncContext) -> None:
+        n = next(calls)
+        stream = context.report.stream("records")
+        stream.processed = base + 37 * (n % 4)
+        stream.created, stream.updated = n % 3, 5 + 2 * n
+        context.report.api_requests[api] = {
+            "requests": base // 20 + n,
+            "rate_limited": n % 2,
+            "retries": n % 2,
+            "failures": 0,
+        }
+        await asyncio.sleep(0.05 * (1 + n % 3))
+
+    return run
+
+
+async def slow(context: SyncContext) -> None:
+    """About three seconds of visible progress."""
+    stream = context.report.stream("people")
+    for step in range(1, 31):
+        stream.processed = step * 40
+        stream.updated = step * 3
+        context.progress("people", step * 40, 1200)
+        context.checkpoint()
+        await asyncio.sleep(0.1)
+    stream.created = 12
+    context.report.api_requests["northpass"] = {
+        "requests": 13,
+        "rate_limited": 0,
+        "retries": 0,
+        "failures": 0,
+    }
+
+
+FUNCTIONS = {
+    "impartner_sync": steady(640, "impartner"),
+    "sync_courses": steady(120),
+    "sync_npcu": steady(118),
+    "sync_users": slow,
+    "sync_groups": breaks,
+    "sync_enrollments": steady(2300),
+}
+
+
+@pytest.fixture
+def served(mariadb_engine: Engine) -> Iterator[str]:
+    """The app on a real uvicorn server on 127.0.0.1; yields its base URL."""
+    empty_database(mariadb_engine)
+    app = create_app(mariadb_engine, web_settings(), functions=FUNCTIONS)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=20)
+    sock.close()
+
+
+def seed(base: str, engine: Engine) -> None:
+    """Some history (a failure among it), partners and groups, so every panel has content."""
+    with httpx.Client(base_url=base, headers=AUTH) as client:
+        for task in ("impartner_sync", "sync_courses", "sync_npcu", "sync_enrollments") * 4 + (
+            "sync_groups",
+        ):
+            run_id = client.post(f"/api/tasks/{task}/run").json()["run_id"]
+            while client.get(f"/api/sync-logs/{run_id}").json()["status"] == "running":
+                time.sleep(0.02)
+        client.patch("/api/tasks/cleanup", json={"enabled": False})
+    with engine.begin() as connection:
+        connection.execute(
+            insert(partners),
+            [
+                {"id": 1, "impartner_id": 501, "account_name": "Acme Consulting"},
+                {"id": 2, "impartner_id": 502, "account_name": "Globex Systems"},
+            ],
+        )
+        connection.execute(
+            insert(lms_groups),
+            [
+                {"id": "g1", "name": "ptr_Acme Consulting", "partner_id": 1, "partner_link": "auto"},
+                {"id": "g2", "name": "Globex (EMEA)", "partner_id": 2, "partner_link": "manual"},
+                {"id": "g3", "name": "Webinar attendees", "partner_id": None, "partner_link": None},
+            ],
+        )
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
+def test_run_now_shows_progress_and_the_new_history_row(served: str, mariadb_engine: Engine) -> None:
+    seed(served, mariadb_engine)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(served)
+            page.fill("#token", TOKEN)
+            page.click("#login-form button[type=submit]")
+            card = page.locator('article.task[data-task="sync_users"]')
+            expect(card).to_be_visible()
+            assert TOKEN not in page.url
+
+            card.locator('button[data-action="run"]').click()
+            expect(card.locator(".progress")).to_be_visible(timeout=5000)
+            expect(card.locator(".progress-label")).to_contain_text("people", timeout=5000)
+            card.screenshot(path=str(ARTIFACTS / "dashboard-running-card.png"))
+            run_id = httpx.get(f"{served}/api/tasks/sync_users", headers=AUTH).json()[
+                "running_log_id"
+            ]
+            assert run_id is not None
+            row = page.locator(f'#history tr.run.success[data-run="{run_id}"]')
+            expect(row).to_be_visible(timeout=15000)
+            expect(row).to_contain_text("sync_users")
+            expect(card.locator(".progress")).to_have_count(0, timeout=5000)
+            expect(card).to_have_class("card task s-success")
+
+            failed = page.locator("#history tr.run.failed").first
+            failed.click()
+            expect(page.locator("#history pre.error")).to_contain_text("GET /v2/people?page=3")
+            page.evaluate("window.scrollTo(0, 0)")  # the sticky header back at the top
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.screenshot(path=str(ARTIFACTS / "dashboard-narrow.png"))
+        finally:
+            browser.close()
