@@ -133,15 +133,23 @@ def seed(base: str, engine: Engine) -> None:
         connection.execute(
             insert(lms_groups),
             [
-                {"id": "g1", "name": "ptr_Acme Consulting", "partner_id": 1, "partner_link": "auto"},
+                {
+                    "id": "g1",
+                    "name": "ptr_Acme Consulting",
+                    "partner_id": 1,
+                    "partner_link": "auto",
+                },
                 {"id": "g2", "name": "Globex (EMEA)", "partner_id": 2, "partner_link": "manual"},
                 {"id": "g3", "name": "Webinar attendees", "partner_id": None, "partner_link": None},
             ],
         )
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
-def test_run_now_shows_progress_and_the_new_history_row(served: str, mariadb_engine: Engine) -> None:
+def test_run_now_shows_progress_and_the_new_history_row(
+    served: str, mariadb_engine: Engine
+) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail("needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`)")
     seed(served, mariadb_engine)
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
