@@ -382,7 +382,10 @@ function taskCard(task) {
       h("button", { class: "primary", type: "button", disabled: running || !task.runnable,
         "data-action": "run", onclick: () => guard(runTask(task.name, "incremental")) }, running ? "Running…" : "Run now"),
       h("button", { type: "button", disabled: running || !task.runnable, "data-action": "full",
-        title: "read everything and sweep deletions", onclick: () => guard(runTask(task.name, "full")) }, "Full")));
+        title: "read everything and sweep deletions",
+        onclick: () => confirm(`Run ${task.name} in full mode? It reads everything and soft-deletes ` +
+          "what the vendor no longer lists (refused above the configured share).") &&
+          guard(runTask(task.name, "full")) }, "Full")));
 }
 
 function renderTasks() {
