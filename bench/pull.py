@@ -41,25 +41,9 @@ from partnersync.db.schema import (
 )
 from partnersync.sync.partner_users import partner_user_ids
 from partnersync.tasks.functions import TASK_FUNCTIONS
-from partnersync.tasks.registry import SYNC_ALL_ORDER
+from partnersync.tasks.registry import PULL_ORDER
 from partnersync.tasks.runner import run_task
 from partnersync.types import Mode
-
-PULL_TASKS = [
-    name
-    for name in SYNC_ALL_ORDER
-    if name in TASK_FUNCTIONS
-    and name
-    in {
-        "impartner_sync",
-        "sync_courses",
-        "sync_npcu",
-        "sync_users",
-        "sync_groups",
-        "sync_enrollments",
-    }
-]
-
 
 # --- the sandbox child --------------------------------------------------------------------
 
@@ -150,7 +134,7 @@ def minimum_requests(engine: Engine, settings: Settings) -> dict[str, int]:
 def run_all(engine: Engine, settings: Settings, mode: Mode) -> dict[str, Any]:
     started = time.perf_counter()
     requests = {"northpass": 0, "impartner": 0}
-    for task in PULL_TASKS:
+    for task in PULL_ORDER:
         outcome = run_task(engine, settings, task, TASK_FUNCTIONS[task], mode=mode)
         if outcome.status != "success":
             raise SystemExit(f"{task} failed: {outcome.error}")
@@ -224,7 +208,7 @@ def main() -> None:
     )
     try:
         print(
-            f"tasks: {', '.join(PULL_TASKS)}; size {args.size}; sandbox 10 req/s per key, "
+            f"tasks: {', '.join(PULL_ORDER)}; size {args.size}; sandbox 10 req/s per key, "
             f"{args.latency_ms:.0f} ms latency; budget northpass "
             f"{settings.northpass_rate_per_second}/s, impartner "
             f"{settings.impartner_rate_per_second}/s",

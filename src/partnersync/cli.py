@@ -21,7 +21,6 @@ from partnersync.db.migrate import is_current
 from partnersync.db.migrate import migrate as run_migrations
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.db.types import utcnow
-from partnersync.scheduler.scheduler import Scheduler
 from partnersync.sync import group_links
 from partnersync.tasks import analysis
 from partnersync.tasks.dry_run import dry_run as run_dry
@@ -30,8 +29,7 @@ from partnersync.tasks.registry import SYNC_ALL_ORDER
 from partnersync.tasks.runner import AlreadyRunning, RunOutcome, UnknownTask, run_task
 from partnersync.terminal import progress_bars, summary
 from partnersync.types import Mode
-from partnersync.web.app import create_app
-from partnersync.web.metrics import RunMetrics
+from partnersync.web.server import build_service
 from partnersync.web.server import serve as serve_web
 
 EXIT_FAILED = 1
@@ -255,18 +253,8 @@ def serve(
     if not is_current(engine):
         err.print("[red]the database schema is not current; run `partnersync migrate` first[/red]")
         raise typer.Exit(EXIT_USAGE)
-    metrics = RunMetrics(engine)
-    scheduler = Scheduler(
-        engine, settings, owner=owner, max_concurrent=max_concurrent, on_outcome=metrics.observe
-    )
     try:
-        api = create_app(
-            engine,
-            settings,
-            metrics=metrics,
-            scheduler_heartbeat=lambda: scheduler.last_tick,
-            owner=scheduler.owner,
-        )
+        api, scheduler = build_service(engine, settings, owner=owner, max_concurrent=max_concurrent)
     except ConfigError as exc:
         err.print(f"[red]{exc}: the HTTP API does not start without a token[/red]")
         raise typer.Exit(EXIT_USAGE) from None

@@ -111,20 +111,10 @@ def run_demo(console: Console, *, serve: bool, port: int, database: Path) -> boo
 def serve_dashboard(
     engine: Engine, settings: Settings, console: Console, port: int, token: str
 ) -> None:
-    from partnersync.scheduler.scheduler import Scheduler
-    from partnersync.web.app import create_app
-    from partnersync.web.metrics import RunMetrics
+    from partnersync.web.server import build_service
     from partnersync.web.server import serve as serve_web
 
-    metrics = RunMetrics(engine)
-    scheduler = Scheduler(engine, settings, on_outcome=metrics.observe)
-    api = create_app(
-        engine,
-        settings,
-        metrics=metrics,
-        scheduler_heartbeat=lambda: scheduler.last_tick,
-        owner=scheduler.owner,
-    )
+    api, scheduler = build_service(engine, settings)
     console.print(
         f"\n[bold]dashboard:[/bold] http://127.0.0.1:{port}/   "
         f"[bold]API token[/bold] (paste it into the page): {token}\nCtrl-C stops the demo."

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from partnersync.config import Settings
 from partnersync.sandbox.server import RunningSandbox, running_sandbox
 from partnersync.tasks.functions import TASK_FUNCTIONS
+from partnersync.tasks.registry import PULL_ORDER
 from partnersync.tasks.runner import RunOutcome, run_task
 from partnersync.types import Mode
 
@@ -43,3 +44,10 @@ def run(
 ) -> RunOutcome:
     """Run `task` through the runner against the sandbox."""
     return run_task(engine, settings_for(sb, **extra), task, TASK_FUNCTIONS[task], mode=mode)
+
+
+def pull_everything(engine: Engine, sb: RunningSandbox, mode: Mode = "full") -> None:
+    """Fill the database from the sandbox with the real pull tasks, as `sync all` would."""
+    for task in PULL_ORDER:
+        outcome = run(engine, sb, task, mode)
+        assert outcome.status == "success", (task, outcome.error)

@@ -18,24 +18,8 @@ from partnersync.db.schema import (
 )
 from partnersync.sandbox.server import RunningSandbox
 from partnersync.sync.partner_users import partner_user_ids
-from partnersync.types import Mode
 
-from .conftest import run
-
-PULL_TASKS = (
-    "impartner_sync",
-    "sync_courses",
-    "sync_npcu",
-    "sync_users",
-    "sync_groups",
-    "sync_enrollments",
-)
-
-
-def sync_all(engine: Engine, sb: RunningSandbox, mode: Mode) -> None:
-    for task in PULL_TASKS:
-        outcome = run(engine, sb, task, mode)
-        assert outcome.status == "success", (task, outcome.error)
+from .conftest import pull_everything
 
 
 def live(engine: Engine, table: Any, *columns: Any) -> set[Any]:
@@ -75,7 +59,7 @@ def assert_mirrors(engine: Engine, sb: RunningSandbox) -> None:
 
 
 def test_full_then_churn_and_incremental_converge(engine: Engine, sandbox: RunningSandbox) -> None:
-    sync_all(engine, sandbox, "full")
+    pull_everything(engine, sandbox, "full")
     assert_mirrors(engine, sandbox)
 
     ds = sandbox.dataset
@@ -90,7 +74,7 @@ def test_full_then_churn_and_incremental_converge(engine: Engine, sandbox: Runni
     group = sorted(ds.groups)[0]
     ds.add_membership(group, people[2])
 
-    sync_all(engine, sandbox, "incremental")
+    pull_everything(engine, sandbox, "incremental")
     with engine.connect() as connection:
         renamed = connection.scalar(
             select(lms_users.c.last_name).where(lms_users.c.id == people[0])
@@ -98,5 +82,5 @@ def test_full_then_churn_and_incremental_converge(engine: Engine, sandbox: Runni
     assert renamed == "Ørsted"
 
     ds.delete_person(people[1])
-    sync_all(engine, sandbox, "full")
+    pull_everything(engine, sandbox, "full")
     assert_mirrors(engine, sandbox)

@@ -31,3 +31,5 @@ TASKS: tuple[TaskSpec, ...] = (
 
 TASKS_BY_NAME = {task.name: task for task in TASKS}
 SYNC_ALL_ORDER = tuple(task.name for task in TASKS if task.name != "cleanup")
+PULL_ORDER = tuple(task.name for task in TASKS if task.is_pull)
+"""The tasks that read the vendors, in `sync all` order."""

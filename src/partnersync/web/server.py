@@ -8,8 +8,12 @@ from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
+from partnersync.config import Settings
 from partnersync.scheduler.scheduler import Scheduler
+from partnersync.web.app import create_app
+from partnersync.web.metrics import RunMetrics
 
 
 class _Server(uvicorn.Server):
@@ -22,6 +26,31 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._on_exit()
         super().handle_exit(sig, frame)
+
+
+def build_service(
+    engine: Engine,
+    settings: Settings,
+    *,
+    owner: str | None = None,
+    max_concurrent: int | None = None,
+) -> tuple[FastAPI, Scheduler]:
+    """The scheduler and the API of one `serve` process, sharing its metrics.
+
+    Raises `ConfigError` naming PARTNERSYNC_API_TOKEN when no token is set.
+    """
+    metrics = RunMetrics(engine)
+    scheduler = Scheduler(
+        engine, settings, owner=owner, max_concurrent=max_concurrent, on_outcome=metrics.observe
+    )
+    api = create_app(
+        engine,
+        settings,
+        metrics=metrics,
+        scheduler_heartbeat=lambda: scheduler.last_tick,
+        owner=scheduler.owner,
+    )
+    return api, scheduler
 
 
 def serve(app: FastAPI, scheduler: Scheduler, host: str, port: int) -> None:
