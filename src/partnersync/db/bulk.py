@@ -90,12 +90,6 @@ def key_columns(table: Table, key: Sequence[str] | None) -> list[Column[Any]]:
     return [table.c[name] for name in names]
 
 
-def _same(stored: Any, incoming: Any) -> bool:
-    if isinstance(incoming, datetime) and incoming.tzinfo is None:
-        incoming = incoming.replace(tzinfo=UTC)
-    return bool(stored == incoming)
-
-
 def _upsert_statement(
     connection: Connection, table: Table, keys: list[str], columns: list[str]
 ) -> Any:
@@ -145,7 +139,7 @@ def _upsert_batch(
 ) -> WriteCounts:
     incoming: dict[Key, dict[str, Any]] = {}
     for row in batch:
-        record = dict(row)
+        record = {name: _as_stored(value) for name, value in row.items()}
         if soft_deletable:
             record["deleted_at"] = None
         incoming[tuple(record[name] for name in key_names)] = record
@@ -154,7 +148,8 @@ def _upsert_batch(
         raise ValueError(f"rows for {table.name} must all have the same columns")
 
     compared = [name for name in names if name not in key_names]
-    stored = _stored_rows(connection, table, columns, list(incoming), compared)
+    stored = _stored_values(connection, table, columns, list(incoming), compared)
+    deleted_at = compared.index("deleted_at") if soft_deletable else None
 
     counts = WriteCounts()
     to_write = []
@@ -162,12 +157,12 @@ def _upsert_batch(
         before = stored.get(row_key)
         if before is None:
             counts.created += 1
-        elif all(_same(before[name], record[name]) for name in compared):
+        elif before == tuple(record[name] for name in compared):
             counts.unchanged += 1
             continue
         else:
             counts.updated += 1
-            if soft_deletable and before["deleted_at"] is not None:
+            if deleted_at is not None and before[deleted_at] is not None:
                 counts.undeleted += 1
         to_write.append(record)
     if to_write:
@@ -175,13 +170,21 @@ def _upsert_batch(
     return counts
 
 
-def _stored_rows(
+def _as_stored(value: Any) -> Any:
+    """A value as it reads back: naive datetimes are UTC (see `UtcDateTime`)."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _stored_values(
     connection: Connection,
     table: Table,
     columns: list[Column[Any]],
     keys: list[Key],
     compared: list[str],
-) -> dict[Key, Row]:
+) -> dict[Key, tuple[Any, ...]]:
+    """The stored values of `compared`, in that order, for the rows of `keys` that exist."""
     wanted = [table.c[name] for name in compared]
     if len(columns) == 1:
         condition: ColumnElement[bool] = columns[0].in_([row_key[0] for row_key in keys])
@@ -189,7 +192,7 @@ def _stored_rows(
         condition = tuple_(*columns).in_(keys)
     result = connection.execute(select(*columns, *wanted).where(condition))
     width = len(columns)
-    return {tuple(row[:width]): dict(row._mapping) for row in result}
+    return {tuple(row[:width]): tuple(row[width:]) for row in result}
 
 
 def active_keys(
