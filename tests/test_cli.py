@@ -69,3 +69,24 @@ def test_sandbox_command_serves_both_apis_and_prints_where(tmp_path: Path) -> No
         process.wait(timeout=10)
     assert people.status_code == 200 and people.json()["data"]
     assert accounts.json()["success"] is True
+
+
+def test_watermarks_listed_and_reset(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from partnersync.db.engine import make_engine
+    from partnersync.sync.state import save_watermark
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    env = {"PARTNERSYNC_DATABASE_URL": url, "COLUMNS": "200"}
+    assert run("migrate", env=env).returncode == 0
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        save_watermark(connection, "northpass.people", datetime(2026, 5, 1, 8, 30, tzinfo=UTC))
+        save_watermark(connection, "impartner.users", datetime(2026, 5, 2, tzinfo=UTC))
+    listing = run("watermarks", env=env)
+    assert "northpass.people" in listing.stdout and "2026-05-01 08:30:00" in listing.stdout
+    assert "forgot 1" in run("watermarks", "--reset", "northpass.people", env=env).stdout
+    assert run("watermarks", "--reset", "northpass.people", env=env).returncode == 2
+    remaining = run("watermarks", env=env).stdout
+    assert "northpass.people" not in remaining and "impartner.users" in remaining

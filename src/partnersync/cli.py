@@ -19,9 +19,10 @@ from partnersync.config import ConfigError, Settings, load_settings
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import is_current
 from partnersync.db.migrate import migrate as run_migrations
-from partnersync.db.schema import scheduled_tasks, sync_logs
+from partnersync.db.schema import scheduled_tasks, sync_logs, sync_state
 from partnersync.db.types import utcnow
 from partnersync.sync import group_links
+from partnersync.sync.state import reset_watermark
 from partnersync.tasks import analysis
 from partnersync.tasks.dry_run import dry_run as run_dry
 from partnersync.tasks.functions import DRY_RUN_TASKS, TASK_FUNCTIONS
@@ -181,6 +182,32 @@ def print_dry_run(engine: Engine, settings: Settings, task: str, mode: Mode) -> 
     for stream in result.report.streams.values():
         for note in stream.notes:
             err.print(note)
+
+
+@app.command()
+def watermarks(
+    reset: str | None = typer.Option(
+        None, "--reset", help="forget this stream's watermark (or `all`): it reads everything next"
+    ),
+) -> None:
+    """Each stream's watermark; `--reset` makes the next incremental run read it all again."""
+    engine = make_engine(settings_or_exit().database_url)
+    if reset is not None:
+        with engine.begin() as connection:
+            forgotten = reset_watermark(connection, None if reset == "all" else reset)
+        if not forgotten:
+            err.print(f"[red]no watermark for {reset!r}; see `partnersync watermarks`[/red]")
+            raise typer.Exit(EXIT_USAGE)
+        console.print(f"forgot {forgotten} watermark(s)")
+        return
+    with engine.connect() as connection:
+        rows = connection.execute(select(sync_state).order_by(sync_state.c.stream)).all()
+    table = Table("stream", "watermark (UTC)", "set at (UTC)")
+    for row in rows:
+        table.add_row(
+            row.stream, f"{row.watermark:%Y-%m-%d %H:%M:%S}", f"{row.updated_at:%Y-%m-%d %H:%M:%S}"
+        )
+    console.print(table)
 
 
 @app.command()

@@ -9,5 +9,3 @@ Mode = Literal["incremental", "full"]
 
 Trigger = Literal["schedule", "cli", "api"]
 """Who asked for a run; every trigger goes through the same runner."""
-
-MODES: tuple[Mode, ...] = ("incremental", "full")

@@ -170,10 +170,6 @@ async def group_analysis(context: SyncContext) -> None:
 # --- reading and acting on suggestions ---------------------------------------------------------
 
 
-class SuggestionError(Exception):
-    """A suggestion request that cannot be carried out; the message says why."""
-
-
 @dataclass(frozen=True)
 class Suggestion:
     id: int
