@@ -48,7 +48,11 @@ def main(
     log_json: bool = typer.Option(False, envvar="PARTNERSYNC_LOG_JSON", help="JSON log lines"),
 ) -> None:
     """Keeps a MariaDB database in sync with Northpass LMS and Impartner PRM."""
-    logs.configure(log_level, json=log_json)
+    try:
+        logs.configure(log_level, json=log_json)
+    except ValueError as exc:
+        err.print(f"[red]invalid configuration: PARTNERSYNC_LOG_LEVEL: {exc}[/red]")
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def settings_or_exit() -> Settings:

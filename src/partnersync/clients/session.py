@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+import structlog
 
 from partnersync.clients.errors import ApiError, RetriesExhausted
 from partnersync.clients.ratelimit import TokenBucket, shared_bucket
@@ -24,6 +25,8 @@ from partnersync.clients.retry import (
 )
 from partnersync.clients.settings import ApiSettings
 from partnersync.clients.transport import ApiRequest, RequestStats, Transport
+
+log = structlog.get_logger(__name__)
 
 # Returned instead of a body when the status is one the caller declared as "absent".
 ABSENT: Any = object()
@@ -76,6 +79,7 @@ class ApiSession:
                         attempts += 1
                         if attempts > 1:
                             self.stats.retries += 1
+                            log.info("retrying", request=request.describe(), attempt=attempts)
                         response = await self._send_once(request)
                         if response.status_code in absent:
                             return ABSENT
