@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import Engine
 
 from partnersync.config import Settings
-from partnersync.scheduler.alerts import transition
 from partnersync.scheduler.scheduler import Scheduler
 from partnersync.sync.context import SyncContext
+from partnersync.tasks.alerts import transition
+from partnersync.tasks.runner import run_task
 
 from .conftest import Receiver, log_rows, make_due, only, wait_for
 
@@ -89,3 +90,19 @@ def test_a_webhook_that_fails_never_fails_the_run_nor_leaks_its_url(
     assert [row.status for row in log_rows(engine)] == ["failed", "success", "failed"]
     captured = capsys.readouterr()
     assert "s3cret" not in captured.out + captured.err + caplog.text
+
+
+def test_runs_started_outside_the_schedule_alert_too(engine: Engine, receiver: Receiver) -> None:
+    """A failure that begins in a CLI run must alert, or the transition would be lost."""
+
+    async def breaks(context: SyncContext) -> None:
+        raise RuntimeError("Northpass answered 401")
+
+    async def works(context: SyncContext) -> None:
+        return None
+
+    settings = Settings(**{"PARTNERSYNC_ALERT_WEBHOOK_URL": receiver.url})
+    run_task(engine, settings, "sync_users", breaks, trigger="cli")
+    run_task(engine, settings, "sync_users", breaks, trigger="api")
+    run_task(engine, settings, "sync_users", works, trigger="cli")
+    assert receiver.statuses() == [("sync_users", "failing"), ("sync_users", "recovered")]

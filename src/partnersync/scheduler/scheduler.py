@@ -21,7 +21,6 @@ from sqlalchemy import Connection, Engine, func, select, update
 from partnersync.config import Settings
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.db.types import utcnow
-from partnersync.scheduler import alerts
 from partnersync.scheduler.due import TaskState, due_tasks, is_due, scheduled_mode
 from partnersync.tasks import leases, timing
 from partnersync.tasks.functions import TASK_FUNCTIONS
@@ -168,7 +167,6 @@ class Scheduler:
         else:
             if self.on_outcome is not None:
                 self.on_outcome(outcome)
-            alerts.notify(self.settings.alert_webhook_url, outcome)
         finally:
             with self._lock:
                 self._runs.pop(task.name, None)

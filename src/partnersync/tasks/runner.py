@@ -22,7 +22,7 @@ from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.db.types import utcnow
 from partnersync.sync.context import Progress, SyncContext
 from partnersync.sync.report import RunReport
-from partnersync.tasks import leases, timing
+from partnersync.tasks import alerts, leases, timing
 from partnersync.tasks.leases import AlreadyRunning, Lease, LeaseLost, UnknownTask
 from partnersync.types import Mode, Trigger
 
@@ -214,6 +214,7 @@ def execute_run(
     outcome = _finish(
         engine, run.lease, run.log_id, context, error, scheduled_for or run.started_at, clock
     )
+    alerts.notify(settings.alert_webhook_url, outcome)
     if error is not None and not isinstance(error, Exception):
         raise error
     return outcome

@@ -1,6 +1,7 @@
 """Failure alerts to a webhook: one message when a task starts failing, one when it recovers.
 
-The transition comes from the task row as the run recorded it (`consecutive_failures`
+Every run sends them, whoever started it (schedule, CLI or API). The transition comes from
+the task row as the run recorded it (`consecutive_failures`
 before the run, and the run's status), not from a process's memory, so replicas and
 restarts neither repeat nor lose an alert. A webhook that fails is logged and never
 fails the run.
@@ -8,13 +9,14 @@ fails the run.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import structlog
 from pydantic import SecretStr
 
-from partnersync.tasks.runner import RunOutcome
+if TYPE_CHECKING:
+    from partnersync.tasks.runner import RunOutcome
 
 Transition = Literal["failing", "recovered"]
 
