@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     impartner_page_size: int = _env(
         "IMPARTNER_PAGE_SIZE", 500, "records per Impartner page (take)", ge=1, le=1000
     )
+    impartner_filter_margin_hours: int = _env(
+        "IMPARTNER_FILTER_MARGIN_HOURS",
+        14,
+        "incremental Impartner reads start this much earlier, in case the API reads the UTC "
+        "filter literal in the tenant's zone (14 covers every zone)",
+        ge=0,
+        le=48,
+    )
     impartner_excluded_tiers: Names = _env(
         "IMPARTNER_EXCLUDED_TIERS",
         ("Pending",),

@@ -468,3 +468,23 @@ def test_scope_lists_are_read_from_comma_separated_environment_variables(
     assert settings.impartner_excluded_tiers == ("Pending", "Registered")
     assert settings.impartner_excluded_statuses == ("Inactive",)
     assert settings.impartner_contact_excluded_local_tokens == ()
+
+
+@pytest.mark.parametrize(("margin_hours", "seen"), [(0, False), (14, True)])
+def test_a_server_reading_the_utc_literal_in_its_own_zone_misses_nothing_with_the_margin(
+    engine: Engine, sandbox: RunningSandbox, margin_hours: int, seen: bool
+) -> None:
+    """If Impartner dropped the `Z` and read the watermark in the tenant's zone (Denver, west
+    of UTC), a read without the margin would start hours late and skip this change."""
+    first, account_id = sorted(sandbox.dataset.accounts)[:2]
+    sandbox.dataset.touch_account(first)  # the watermark becomes "now"
+    run(engine, sandbox, "impartner_sync", "full")
+    sandbox.set_knobs(impartner_literal_offsets="ignore")
+    sandbox.dataset.update_account(account_id, Website="https://changed.example")
+    outcome = run(engine, sandbox, "impartner_sync", IMPARTNER_FILTER_MARGIN_HOURS=margin_hours)
+    assert outcome.status == "success"
+    with engine.connect() as connection:
+        website = connection.scalar(
+            select(partners.c.website).where(partners.c.impartner_id == account_id)
+        )
+    assert (website == "https://changed.example") is seen

@@ -9,6 +9,7 @@ import binascii
 import json
 import math
 import random
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
@@ -35,6 +36,9 @@ from partnersync.sandbox.state import SandboxState
 
 PREFIXES = ("/api/objects/v1", "/prm/api/objects/v1")
 Render = Callable[[Any], Any]
+
+LITERAL_OFFSET = re.compile(r"('\d{4}[-/]\d\d[-/]\d\dT[\d:.]+)(?:Z|[+-]\d\d:?\d\d)'")
+"""A date-time literal's zone designator, dropped when the server is set to ignore it."""
 
 
 class QueryError(Exception):
@@ -244,6 +248,8 @@ def search(
         fields = ["Id"]
     tz = zone(knobs.impartner_timezone)
     zoneless = tz if knobs.impartner_zoneless_literals == "tenant" else UTC
+    if filter_text and knobs.impartner_literal_offsets == "ignore":
+        filter_text = LITERAL_OFFSET.sub(r"\1'", filter_text)
     resolve = resolver(ds, entity)
     with ds.lock:
         render = render_plan(ds, entity, fields, tz)

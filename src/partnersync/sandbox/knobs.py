@@ -40,6 +40,8 @@ Northpass
 Impartner
     impartner_timezone            tenant zone used to render `created`/`updated` (DST-aware).
     impartner_zoneless_literals   "tenant" or "utc": how `Updated > '2026-01-01T00:00:00'` is read.
+    impartner_literal_offsets     "honour" or "ignore": whether a literal's own `Z`/offset counts,
+                                  or is dropped so the literal is read as zone-less (unknown).
     impartner_default_take        page size when `take` is absent (10).
     impartner_max_take            largest accepted `take` (1000).
     impartner_take_over_max       "clamp" or "reject" a larger `take`.
@@ -118,6 +120,7 @@ class Knobs:
 
     impartner_timezone: str = "America/Denver"
     impartner_zoneless_literals: Literal["tenant", "utc"] = "tenant"
+    impartner_literal_offsets: Literal["honour", "ignore"] = "honour"
     impartner_default_take: int = 10
     impartner_max_take: int = 1000
     impartner_take_over_max: Literal["clamp", "reject"] = "clamp"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Table, update
@@ -162,16 +162,26 @@ class ContactRows:
 # --- reading ---------------------------------------------------------------------------------
 
 
+def filter_margin(context: SyncContext) -> timedelta:
+    return timedelta(hours=context.settings.impartner_filter_margin_hours)
+
+
 @dataclass
 class ImpartnerRead(Generic[M]):
     """One listing read for `pull`, remembered so `pull` can ask afterwards whether it was
-    complete (every row its `count` promised), the condition for a deletion sweep."""
+    complete (every row its `count` promised), the condition for a deletion sweep.
+
+    An incremental read starts `margin` earlier than asked: whether Impartner honours the
+    `Z` of a filter literal or reads it in the tenant's zone is unknown, and in a zone west
+    of UTC the second reading would skip hours of changes. Re-reading them costs little.
+    """
 
     open: Callable[[datetime | None], Listing[M]]
+    margin: timedelta
     listing: Listing[M] | None = field(default=None, init=False)
 
     def pages(self, since: datetime | None) -> AsyncIterator[Page[M]]:
-        self.listing = self.open(since)
+        self.listing = self.open(None if since is None else since - self.margin)
         return aiter(self.listing)
 
     def complete(self) -> bool:
@@ -247,7 +257,9 @@ async def sync_accounts(context: SyncContext, regions: Mapping[int, str]) -> Non
         key=KEY,
         raw_key=int,
     )
-    read = ImpartnerRead(lambda since: context.impartner.accounts(updated_since=since))
+    read = ImpartnerRead(
+        lambda since: context.impartner.accounts(updated_since=since), filter_margin(context)
+    )
     await apply_listed_deletions(context, stream, "Account")
     await pull(context, stream, read.pages, complete=read.complete)
     if rows.nameless:
@@ -267,7 +279,9 @@ async def sync_contacts(context: SyncContext) -> None:
         key=KEY,
         raw_key=int,
     )
-    read = ImpartnerRead(lambda since: context.impartner.users(updated_since=since))
+    read = ImpartnerRead(
+        lambda since: context.impartner.users(updated_since=since), filter_margin(context)
+    )
     await apply_listed_deletions(context, stream, "User")
     await pull(context, stream, read.pages, complete=read.complete)
 
