@@ -179,6 +179,8 @@ def test_sync_logs_filters_and_failed_runs_carry_their_error(client: TestClient)
     assert len(client.get("/api/sync-logs", params={"limit": 1}).json()) == 1
     assert client.get("/api/sync-logs", params={"status": "bogus"}).status_code == 422
     assert client.get("/api/sync-logs", params={"limit": 0}).status_code == 422
+    twice = client.get("/api/sync-logs?status=failed&status=success")
+    assert twice.status_code == 422 and "more than once" in twice.text
     assert client.get("/api/sync-logs/999999").status_code == 404
     stats = client.get("/api/run-stats").json()
     assert [point["status"] for point in stats["sync_users"]] == ["success", "success"]

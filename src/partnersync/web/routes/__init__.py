@@ -29,24 +29,24 @@ COMMON = {**problems(_400="a body that is not JSON"), **UNAUTHORIZED, **INVALID}
 
 
 def known_query_only(request: Request) -> None:
-    """Refuse query parameters the operation does not define: `?stauts=failed` is a typo, and
-    silently ignoring it would answer a different question than the one asked."""
+    """Refuse query parameters the operation does not define, and any given twice: `?stauts=`
+    is a typo, and `?status=a&status=b` asks two things at once; silently ignoring or picking
+    one would answer a different question than the one asked. (Every parameter is a scalar.)"""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
     known = _query_names(route.dependant)
-    unknown = sorted(set(request.query_params) - known)
-    if unknown:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "extra_forbidden",
-                    "loc": ["query", name],
-                    "msg": "unknown query parameter",
-                }
-                for name in unknown
-            ]
-        )
+    given = set(request.query_params)
+    errors = [
+        {"type": "extra_forbidden", "loc": ["query", name], "msg": "unknown query parameter"}
+        for name in sorted(given - known)
+    ] + [
+        {"type": "repeated", "loc": ["query", name], "msg": "query parameter given more than once"}
+        for name in sorted(given & known)
+        if len(request.query_params.getlist(name)) > 1
+    ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 def _query_names(dependant: Dependant) -> set[str]:
