@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -19,6 +20,10 @@ from sqlalchemy.exc import OperationalError
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate, seed_tasks
 from partnersync.db.schema import metadata
+
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")  # CI explores the same examples every run; locally they vary
 
 MARIADB_URL = os.environ.get(
     "PARTNERSYNC_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
