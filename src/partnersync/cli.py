@@ -7,6 +7,7 @@ already running elsewhere.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -426,31 +427,41 @@ def _print_decision(verb: str, decision: analysis.Decision) -> None:
         raise typer.Exit(EXIT_USAGE)
 
 
-@suggestions_app.command("accept")
-def suggestions_accept(
-    ids: list[int] = typer.Argument(None, help="suggestion ids"),
-    group: str | None = typer.Option(None, "--group", help="with --all: every open one of it"),
-    every: bool = typer.Option(False, "--all", help="every open suggestion of --group"),
-    run: int | None = typer.Option(None, "--run", help="with --group: this run (default latest)"),
+IDS = typer.Argument(None, help="suggestion ids")
+GROUP = typer.Option(None, "--group", help="with --all: every open one of it")
+EVERY = typer.Option(False, "--all", help="every open suggestion of --group")
+RUN = typer.Option(None, "--run", help="with --group: this run (default latest)")
+
+
+def _decide(
+    ids: list[int] | None,
+    group: str | None,
+    every: bool,
+    run: int | None,
+    decide: Callable[[Connection, list[int]], analysis.Decision],
+    verb: str,
 ) -> None:
-    """Accept suggestions: pending memberships that group_members_sync writes to Northpass."""
     engine = make_engine(settings_or_exit().database_url)
     with engine.begin() as connection:
-        chosen = _chosen_ids(connection, ids or [], group, every, run)
-        decision = analysis.accept(connection, chosen, utcnow())
-    _print_decision("added as pending members", decision)
+        decision = decide(connection, _chosen_ids(connection, ids or [], group, every, run))
+    _print_decision(verb, decision)
+
+
+@suggestions_app.command("accept")
+def suggestions_accept(
+    ids: list[int] = IDS, group: str | None = GROUP, every: bool = EVERY, run: int | None = RUN
+) -> None:
+    """Accept suggestions: pending memberships that group_members_sync writes to Northpass."""
+
+    def accept(connection: Connection, chosen: list[int]) -> analysis.Decision:
+        return analysis.accept(connection, chosen, utcnow())
+
+    _decide(ids, group, every, run, accept, "added as pending members")
 
 
 @suggestions_app.command("dismiss")
 def suggestions_dismiss(
-    ids: list[int] = typer.Argument(None, help="suggestion ids"),
-    group: str | None = typer.Option(None, "--group", help="with --all: every open one of it"),
-    every: bool = typer.Option(False, "--all", help="every open suggestion of --group"),
-    run: int | None = typer.Option(None, "--run", help="with --group: this run (default latest)"),
+    ids: list[int] = IDS, group: str | None = GROUP, every: bool = EVERY, run: int | None = RUN
 ) -> None:
     """Dismiss suggestions; later analyses do not suggest those users for those groups again."""
-    engine = make_engine(settings_or_exit().database_url)
-    with engine.begin() as connection:
-        chosen = _chosen_ids(connection, ids or [], group, every, run)
-        decision = analysis.dismiss(connection, chosen)
-    _print_decision("dismissed", decision)
+    _decide(ids, group, every, run, analysis.dismiss, "dismissed")

@@ -7,7 +7,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -516,13 +516,20 @@ async def list_people(request: Request, state: SandboxState) -> Response:
     return listing(request, state, "people", ds.people.values, person_fields(ds), render_person)
 
 
-async def get_person(request: Request, state: SandboxState) -> Response:
+def one(
+    request: Request, state: SandboxState, table: Mapping[str, Any], kind: str, render: Any
+) -> Response:
+    """`GET /v2/{collection}/{id}`: the record as a JSON:API document, or a 404."""
     ds = state.dataset
     with ds.lock:
-        person = ds.people.get(request.path_params["id"])
-        if person is None:
-            return not_found(state, "Person")
-        return document({"data": render_person(ds, root(request), person)})
+        record = table.get(request.path_params["id"])
+        if record is None:
+            return not_found(state, kind)
+        return document({"data": render(ds, root(request), record)})
+
+
+async def get_person(request: Request, state: SandboxState) -> Response:
+    return one(request, state, state.dataset.people, "Person", render_person)
 
 
 async def create_person(request: Request, state: SandboxState) -> Response:
@@ -557,12 +564,7 @@ async def list_groups(request: Request, state: SandboxState) -> Response:
 
 
 async def get_group(request: Request, state: SandboxState) -> Response:
-    ds = state.dataset
-    with ds.lock:
-        group = ds.groups.get(request.path_params["id"])
-        if group is None:
-            return not_found(state, "Group")
-        return document({"data": render_group(ds, root(request), group)})
+    return one(request, state, state.dataset.groups, "Group", render_group)
 
 
 async def create_group(request: Request, state: SandboxState) -> Response:
