@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, update
 
+from partnersync.db.engine import in_transaction
 from partnersync.db.schema import scheduled_tasks
 from partnersync.db.types import utcnow
 from partnersync.tasks.leases import ABANDONED
@@ -87,12 +88,15 @@ def keep_due(engine: Engine, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         now = utcnow()
-        with engine.begin() as connection:
-            connection.execute(
-                update(scheduled_tasks)
-                .where(scheduled_tasks.c.enabled, scheduled_tasks.c.next_run_at > now)
-                .values(next_run_at=now)
-            )
+        statement = (
+            update(scheduled_tasks)
+            .where(scheduled_tasks.c.enabled, scheduled_tasks.c.next_run_at > now)
+            .values(next_run_at=now)
+        )
+        # this range UPDATE can deadlock with the replicas' row updates: in_transaction retries
+        in_transaction(
+            engine, lambda connection, statement=statement: connection.execute(statement)
+        )
         time.sleep(0.05)
 
 

@@ -167,10 +167,10 @@ def test_run_now_shows_progress_and_the_new_history_row(
             expect(card.locator(".progress")).to_be_visible(timeout=5000)
             expect(card.locator(".progress-label")).to_contain_text("people", timeout=5000)
             card.screenshot(path=str(ARTIFACTS / "dashboard-running-card.png"))
-            run_id = httpx.get(f"{served}/api/tasks/sync_users", headers=AUTH).json()[
-                "running_log_id"
-            ]
-            assert run_id is not None
+            latest = httpx.get(
+                f"{served}/api/sync-logs", params={"task": "sync_users", "limit": 1}, headers=AUTH
+            ).json()  # the run the click started (it may already have finished)
+            run_id = latest[0]["id"]
             row = page.locator(f'#history tr.run.success[data-run="{run_id}"]')
             expect(row).to_be_visible(timeout=15000)
             expect(row).to_contain_text("sync_users")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 
 def is_mariadb(engine_or_dialect_name: str) -> bool:
@@ -36,3 +39,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cursor.close()
 
     return engine
+
+
+T = TypeVar("T")
+
+RETRYABLE_LOCK_ERRORS = (1213, 1205)
+"""MariaDB's deadlock and lock-wait timeout: the transaction was rolled back, run it again."""
+
+
+def in_transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 5) -> T:
+    """Run `work` in one transaction, again from the start if MariaDB picked it as a deadlock
+    victim. Short bookkeeping transactions of replicas (leases, run rows) can cross that way."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as connection:
+                return work(connection)
+        except OperationalError as exc:
+            code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+            if code not in RETRYABLE_LOCK_ERRORS or attempt == attempts:
+                raise
+            time.sleep(0.02 * attempt)
+    raise AssertionError("unreachable")

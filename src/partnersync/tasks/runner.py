@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from partnersync.config import Settings
+from partnersync.db.engine import in_transaction
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.db.types import utcnow
 from partnersync.sync.context import Progress, SyncContext
@@ -143,7 +144,8 @@ def start_run(
     """
     owner = owner or leases.default_owner()
     started = clock()
-    with engine.begin() as connection:
+
+    def claim(connection: Connection) -> tuple[Lease, int]:
         lease = leases.acquire(
             connection,
             task,
@@ -167,6 +169,9 @@ def start_run(
             .where(scheduled_tasks.c.task_type == task)
             .values(current_log_id=log_id, last_run_at=started)
         )
+        return lease, log_id
+
+    lease, log_id = in_transaction(engine, claim)
     return StartedRun(lease, log_id, mode, started)
 
 
@@ -286,7 +291,8 @@ def _finish(
     status = "success" if error is None else "failed"
     message = None if error is None else describe(error)
     details = context.details()
-    with engine.begin() as connection:
+
+    def record(connection: Connection) -> int:
         connection.execute(  # a row already marked abandoned by a taker-over keeps that verdict
             update(sync_logs)
             .where(sync_logs.c.id == log_id, sync_logs.c.status == "running")
@@ -324,6 +330,9 @@ def _finish(
             }
         if not leases.release(connection, lease, **outcome_values):
             log.warning("lease was taken over before the run finished", task=lease.task)
+        return int(task.consecutive_failures)
+
+    previous_failures = in_transaction(engine, record)
     log.info("run finished", task=lease.task, status=status, log_id=log_id, error=message)
     return RunOutcome(
         lease.task,
@@ -333,5 +342,5 @@ def _finish(
         report,
         context.started_at,
         finished,
-        task.consecutive_failures,
+        previous_failures,
     )
