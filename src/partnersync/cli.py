@@ -27,8 +27,9 @@ from partnersync.sync.state import reset_watermark
 from partnersync.tasks import analysis
 from partnersync.tasks.dry_run import dry_run as run_dry
 from partnersync.tasks.functions import DRY_RUN_TASKS, TASK_FUNCTIONS
+from partnersync.tasks.outcome import RunOutcome
 from partnersync.tasks.registry import SYNC_ALL_ORDER
-from partnersync.tasks.runner import AlreadyRunning, RunOutcome, UnknownTask, run_task
+from partnersync.tasks.runner import AlreadyRunning, UnknownTask, run_task
 from partnersync.terminal import progress_bars, summary
 from partnersync.types import Mode
 from partnersync.web.server import build_service

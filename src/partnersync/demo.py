@@ -22,8 +22,9 @@ from partnersync.db.migrate import migrate
 from partnersync.db.schema import metadata
 from partnersync.sandbox.server import RunningSandbox, running_sandbox
 from partnersync.tasks.functions import TASK_FUNCTIONS
+from partnersync.tasks.outcome import RunOutcome
 from partnersync.tasks.registry import SYNC_ALL_ORDER
-from partnersync.tasks.runner import RunOutcome, run_task
+from partnersync.tasks.runner import run_task
 from partnersync.terminal import progress_bars, summary
 
 SANDBOX_RATE = 60.0

@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from partnersync.sync.context import Progress as ProgressCallback
-from partnersync.tasks.runner import RunOutcome
+from partnersync.tasks.outcome import RunOutcome
 
 
 @contextmanager

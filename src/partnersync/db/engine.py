@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -60,3 +61,16 @@ def in_transaction(engine: Engine, work: Callable[[Connection], T], attempts: in
                 raise
             time.sleep(0.02 * attempt)
     raise AssertionError("unreachable")
+
+
+def database_now(connection: Connection) -> datetime:
+    """The database server's current UTC time: the one clock every replica shares.
+
+    Lease expiry is computed and compared with it, so a process whose own clock is off,
+    or that was frozen for a while, cannot misjudge whose lease is live.
+    """
+    if is_mariadb(connection.dialect.name):
+        value = connection.execute(text("SELECT UTC_TIMESTAMP(6)")).scalar_one()
+        return value.replace(tzinfo=UTC)
+    raw = connection.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+    return datetime.fromisoformat(raw).replace(tzinfo=UTC)

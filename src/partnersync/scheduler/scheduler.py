@@ -16,29 +16,23 @@ from datetime import datetime, timedelta
 from types import FrameType
 
 import structlog
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Engine, func, select
 
 from partnersync.config import Settings
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.db.types import utcnow
 from partnersync.scheduler.due import TaskState, due_tasks, is_due, scheduled_mode
-from partnersync.tasks import leases, timing
+from partnersync.tasks import leases
 from partnersync.tasks.functions import TASK_FUNCTIONS
+from partnersync.tasks.history import INTERRUPTED
+from partnersync.tasks.outcome import RunOutcome, fail_run
 from partnersync.tasks.registry import TASKS
-from partnersync.tasks.runner import (
-    INTERRUPTED,
-    AlreadyRunning,
-    RunOutcome,
-    TaskFunction,
-    run_task,
-)
+from partnersync.tasks.runner import AlreadyRunning, TaskFunction, run_task
+from partnersync.tasks.timing import CANCEL_WAIT_SECONDS
 from partnersync.types import Mode
 
 ORDER: tuple[str, ...] = tuple(task.name for task in TASKS)
 """Dependency order of DESIGN §4, with `cleanup` last."""
-
-CANCEL_WAIT_SECONDS = 10.0
-"""After the grace period, how long cancelled runs get to reach a checkpoint."""
 
 log = structlog.get_logger(__name__)
 
@@ -93,10 +87,10 @@ class Scheduler:
         """Reap expired leases, then start the due tasks that fit; return their names."""
         if self._stopping.is_set():
             return []
-        now = self.clock()
         with self.engine.begin() as connection:
-            for name in leases.reap_expired(connection, now):
+            for name in leases.reap_expired(connection):
                 log.warning("abandoned run recovered; task is due again", task=name)
+        now = self.clock()  # after the reap, whose database clock made reaped tasks due
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(
@@ -226,37 +220,6 @@ class Scheduler:
         for thread in threads:
             thread.join(max(deadline - time.monotonic(), 0))
         return not any(thread.is_alive() for thread in threads)
-
-
-def fail_run(connection: Connection, task: str, owner: str, now: datetime, message: str) -> bool:
-    """Record `owner`'s running run of `task` as failed and free the lease, with backoff."""
-    row = connection.execute(
-        select(scheduled_tasks).where(
-            scheduled_tasks.c.task_type == task,
-            scheduled_tasks.c.status == "running",
-            scheduled_tasks.c.lease_owner == owner,
-        )
-    ).one_or_none()
-    if row is None:
-        return False
-    failures = row.consecutive_failures + 1
-    released = leases.release(
-        connection,
-        leases.Lease(task, owner, row.lease_token),
-        last_status="failed",
-        last_error=message,
-        consecutive_failures=failures,
-        next_run_at=timing.next_after_failure(
-            failures, timedelta(minutes=row.interval_minutes), now
-        ),
-    )
-    if released and row.current_log_id is not None:
-        connection.execute(
-            update(sync_logs)
-            .where(sync_logs.c.id == row.current_log_id, sync_logs.c.status == "running")
-            .values(status="failed", completed_at=now, error_message=message)
-        )
-    return released
 
 
 def serve(scheduler: Scheduler, stop: threading.Event | None = None) -> None:

@@ -96,7 +96,7 @@ async def pull(
         elif not confirmed:
             report.notes.append("no deletion sweep: the source returned fewer rows than it counted")
         else:
-            with context.engine.begin() as connection:
+            with context.write() as connection:
                 report.deleted += soft_delete_missing(
                     connection,
                     stream.table,
@@ -113,7 +113,7 @@ async def pull(
 def _write(context: SyncContext, stream: Stream[Any], rows: list[dict[str, Any]]) -> None:
     report = context.report.stream(stream.name)
     if rows:
-        with context.engine.begin() as connection:
+        with context.write() as connection:
             report.wrote(upsert(connection, stream.table, rows, key=stream.key))
     context.progress(stream.name, report.processed, None)
 

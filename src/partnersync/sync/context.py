@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from partnersync.clients import (
     ImpartnerClient,
@@ -58,13 +59,19 @@ def _no_checkpoint() -> None:
     return None
 
 
+def _no_fence(connection: Connection) -> None:
+    return None
+
+
 @dataclass
 class SyncContext:
     """One run's settings, database, clients, clock and report.
 
     Clients are opened on first use so a task that talks to one API does not need the
-    other's key. `checkpoint()` is called between pages; it raises when the run lost its
-    lease, so a run that another process took over stops writing.
+    other's key. Every write goes through `write()`, whose transaction starts with the
+    run's lease fence: once another process took the task over, the next write raises
+    `LeaseLost` and nothing of it is stored. `checkpoint()` is called between pages; it
+    raises as soon as the heartbeat saw the lease go, without waiting for a write.
     """
 
     engine: Engine
@@ -74,6 +81,8 @@ class SyncContext:
     report: RunReport = field(default_factory=RunReport)
     progress: Progress = _no_progress
     checkpoint: Callable[[], None] = _no_checkpoint
+    fence: Callable[[Connection], None] = _no_fence
+    """Raises `LeaseLost` unless the run still holds its lease; locks the task row."""
     dry_run: bool = False
     """Compute and describe vendor writes in `planned` without making them or recording them."""
     planned: list[dict[str, Any]] = field(default_factory=list)
@@ -95,6 +104,18 @@ class SyncContext:
         if self._impartner is None:
             self._impartner = ImpartnerClient(impartner_settings(self.settings))
         return self._impartner
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction of this run's writes, fenced by its lease (see the class docstring).
+
+        A dry run rolls it back: what it computed is seen inside, nothing is kept.
+        """
+        with self.engine.connect() as connection, connection.begin() as transaction:
+            self.fence(connection)
+            yield connection
+            if self.dry_run:
+                transaction.rollback()
 
     def in_thread(self, function: Callable[..., None], *args: Any) -> asyncio.Future[None]:
         """Run blocking database work in a thread, so requests go on while it writes.
@@ -125,7 +146,7 @@ class SyncContext:
 
     def stream_succeeded(self, stream: str, max_seen: datetime | None) -> None:
         """Advance `stream`'s watermark; call only once the whole stream is stored."""
-        with self.engine.begin() as connection:
+        with self.write() as connection:
             previous = state.load_watermark(connection, stream)
             state.save_watermark(
                 connection, stream, watermark.advance(previous, max_seen, self.started_at)

@@ -69,7 +69,7 @@ async def sync_npcu(context: SyncContext) -> None:
     for course_id in sorted(catalog - listed):
         context.checkpoint()
         take(await context.northpass.course_properties_for(course_id))
-    with context.engine.begin() as connection:
+    with context.write() as connection:
         store_npcu(connection, values, report)
 
 

@@ -153,5 +153,5 @@ def _store(
     context: SyncContext, batch: list[TranscriptResult], report: StreamReport, stamp: datetime
 ) -> None:
     if batch:
-        with context.engine.begin() as connection:
+        with context.write() as connection:
             store_transcripts(connection, batch, report, stamp)

@@ -76,7 +76,7 @@ async def sync_groups(context: SyncContext) -> None:
         GROUPS,
         lambda since: named_groups(context.northpass.groups(updated_since=since)),
     )
-    with context.engine.begin() as connection:
+    with context.write() as connection:
         after = _group_versions(connection)
         changed = [
             group_id for group_id, version in after.items() if before.get(group_id) != version
@@ -286,7 +286,7 @@ async def sync_memberships(context: SyncContext) -> None:
             report.notes.append(f"group {group_id}: not found (HTTP 404), skipped")
             continue
         report.skipped(members.skipped)
-        with context.engine.begin() as connection:
+        with context.write() as connection:
             counts, gone = store_members(
                 connection, group_id, members.person_ids, context.started_at
             )
@@ -303,7 +303,7 @@ async def sync_memberships(context: SyncContext) -> None:
         else:
             planned[group_id] = gone
 
-    with context.engine.begin() as connection:
+    with context.write() as connection:
         stored = confirmed_counts(connection)
         kept = {group.id for group in membership_groups(connection)}
         unkept = sorted(set(stored) - kept)

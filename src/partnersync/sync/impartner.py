@@ -235,7 +235,7 @@ async def apply_listed_deletions(
     ids = await context.impartner.deleted_ids(
         object_name, from_utc=since, to_utc=context.started_at
     )
-    with context.engine.begin() as connection:
+    with context.write() as connection:
         deleted = soft_delete_ids(
             connection, stream.table, ids, now=context.started_at, extra=stream.deleted_values
         )
@@ -288,7 +288,7 @@ async def sync_contacts(context: SyncContext) -> None:
 
 def link_contacts(context: SyncContext) -> None:
     """Contact → partner by Impartner account id, contact → LMS user by email."""
-    with context.engine.begin() as connection:
+    with context.write() as connection:
         to_partners = link_contacts_to_partners(connection)
         to_lms_users = link_contacts_to_lms_users(connection)
     notes = context.report.stream(USERS).notes

@@ -44,6 +44,6 @@ PEOPLE = Stream(
 
 async def sync_users(context: SyncContext) -> None:
     await pull(context, PEOPLE, lambda since: context.northpass.people(updated_since=since))
-    with context.engine.begin() as connection:
+    with context.write() as connection:
         linked = link_contacts_to_lms_users(connection)
     context.report.stream(PEOPLE.name).notes.append(f"{linked} contact link(s) changed")

@@ -16,7 +16,7 @@ import structlog
 from pydantic import SecretStr
 
 if TYPE_CHECKING:
-    from partnersync.tasks.runner import RunOutcome
+    from partnersync.tasks.outcome import RunOutcome
 
 Transition = Literal["failing", "recovered"]
 

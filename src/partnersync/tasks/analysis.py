@@ -116,7 +116,7 @@ def candidates(
 async def group_analysis(context: SyncContext) -> None:
     settings = context.settings
     report = context.report.stream(STREAM)
-    with context.engine.begin() as connection:
+    with context.write() as connection:
         found = connection.execute(
             candidates(settings.analysis_extra_domains, settings.public_email_domains)
         ).all()

@@ -45,7 +45,7 @@ def prune_analysis(connection: Connection, before: datetime) -> int:
 async def cleanup(context: SyncContext) -> None:
     settings = context.settings
     now = context.started_at
-    with context.engine.begin() as connection:
+    with context.write() as connection:
         logs = prune_logs(connection, now - timedelta(days=settings.keep_logs_days))
         runs = prune_analysis(connection, now - timedelta(days=settings.keep_analysis_days))
     report = context.report.stream(STREAM)

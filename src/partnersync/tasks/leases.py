@@ -2,8 +2,14 @@
 
 A lease is taken with a conditional UPDATE that also bumps `lease_token` (a fencing
 counter), renewed by heartbeats while the run goes on, and released at the end. Every
-write of a lease holder is conditioned on its token, so a process whose lease expired
-and was taken over cannot overwrite the new holder's state.
+takeover bumps the token, and every write a run makes is fenced: `fence()` runs first in
+the writing transaction, takes the task row's write lock and checks that the run still
+holds the token. A process that lost its lease therefore writes nothing more, and a
+takeover waits for (or precedes) a fenced transaction, never interleaves with it.
+
+Expiry is computed and compared with the database's clock (`database_now`), read after
+the task row is locked, so a claim that waited on a blocked database still gets its whole
+lease and no replica's clock skew decides who runs.
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, Row, and_, or_, select, update
 
-from partnersync.db.schema import scheduled_tasks, sync_logs
+from partnersync.db.engine import database_now
+from partnersync.db.schema import scheduled_tasks
+from partnersync.tasks.history import ABANDONED, close_log
 
-ABANDONED = "abandoned: its process stopped heartbeating before the run finished"
+LOST = "lease lost: another process took the task over, so this run stopped writing"
 
 
 class UnknownTask(LookupError):
@@ -37,6 +45,10 @@ class AlreadyRunning(RuntimeError):
 
 class LeaseLost(RuntimeError):
     """Raised inside a run whose lease was taken over; the run stops writing."""
+
+    def __init__(self, task: str) -> None:
+        super().__init__(f"{task}: {LOST}")
+        self.task = task
 
 
 @dataclass(frozen=True)
@@ -64,21 +76,46 @@ def _expired(now: datetime) -> Any:
     )
 
 
-def mark_abandoned(connection: Connection, log_id: int | None, now: datetime) -> None:
-    if log_id is None:
-        return
+def lock_task(connection: Connection, task: str) -> Row[Any] | None:
+    """Take `task`'s row write lock for the rest of this transaction, then read the row.
+
+    A no-op UPDATE locks the row on MariaDB (as `SELECT … FOR UPDATE` would) and takes
+    SQLite's write lock at the start of the transaction, so the same call serialises
+    writers on both backends.
+    """
+    same = scheduled_tasks.c.lease_token
     connection.execute(
-        update(sync_logs)
-        .where(sync_logs.c.id == log_id, sync_logs.c.status == "running")
-        .values(status="failed", completed_at=now, error_message=ABANDONED)
+        update(scheduled_tasks).where(scheduled_tasks.c.task_type == task).values(lease_token=same)
     )
+    return connection.execute(
+        select(scheduled_tasks).where(scheduled_tasks.c.task_type == task)
+    ).one_or_none()
+
+
+def fence(connection: Connection, lease: Lease) -> None:
+    """Confirm, holding the task row's lock, that `lease` is still the run's; else `LeaseLost`.
+
+    Call it first in every transaction a run writes in: the lock is kept until commit, so
+    no takeover can slip between the check and the writes.
+    """
+    held = connection.execute(
+        update(scheduled_tasks)
+        .where(_held(lease), scheduled_tasks.c.status == "running")
+        .values(lease_token=scheduled_tasks.c.lease_token)
+    )
+    if held.rowcount != 1:
+        raise LeaseLost(lease.task)
+
+
+def mark_abandoned(connection: Connection, log_id: int | None, now: datetime) -> None:
+    close_log(connection, log_id, now, status="failed", message=ABANDONED)
 
 
 def acquire(
     connection: Connection,
     task: str,
     owner: str,
-    now: datetime,
+    now: datetime | None,
     ttl: timedelta,
     expected_token: int | None = None,
 ) -> Lease:
@@ -87,12 +124,13 @@ def acquire(
     An expired lease is taken over; its run is recorded as abandoned. With
     `expected_token` (the token seen when the task was found due) the lease is refused
     if anyone took it since, so a task another replica has just run is not run again.
+    `now` None (production) reads the database clock once the task row is locked.
     """
-    row = connection.execute(
-        select(scheduled_tasks).where(scheduled_tasks.c.task_type == task)
-    ).one_or_none()
+    row = lock_task(connection, task)
     if row is None:
         raise UnknownTask(task)
+    if now is None:
+        now = database_now(connection)
     running = row.status == "running"
     if running and row.lease_expires_at is not None and row.lease_expires_at > now:
         raise AlreadyRunning(task, row.lease_owner)
@@ -125,11 +163,13 @@ def acquire(
 def renew(
     connection: Connection,
     lease: Lease,
-    now: datetime,
+    now: datetime | None,
     ttl: timedelta,
     progress: dict[str, Any] | None = None,
 ) -> bool:
-    """Extend the lease; False means it was lost."""
+    """Extend the lease from `now` (None: the database clock); False means it was lost."""
+    if now is None:
+        now = database_now(connection)
     values: dict[str, Any] = {"lease_expires_at": now + ttl, "heartbeat_at": now}
     if progress is not None:
         values["progress"] = progress
@@ -154,8 +194,14 @@ def release(connection: Connection, lease: Lease, **values: Any) -> bool:
     return result.rowcount == 1
 
 
-def reap_expired(connection: Connection, now: datetime) -> list[str]:
-    """Free every expired lease: mark its run abandoned and make the task due now."""
+def reap_expired(connection: Connection, now: datetime | None = None) -> list[str]:
+    """Free every expired lease: mark its run abandoned and make the task due now.
+
+    The token is bumped, so the abandoned run's next fenced write fails. `now` None reads
+    the database clock.
+    """
+    if now is None:
+        now = database_now(connection)
     rows = connection.execute(
         select(scheduled_tasks).where(
             scheduled_tasks.c.status == "running", scheduled_tasks.c.lease_expires_at <= now
@@ -173,6 +219,7 @@ def reap_expired(connection: Connection, now: datetime) -> list[str]:
             .values(
                 status="idle",
                 lease_owner=None,
+                lease_token=row.lease_token + 1,
                 lease_expires_at=None,
                 current_log_id=None,
                 progress=None,

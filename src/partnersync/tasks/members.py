@@ -93,7 +93,7 @@ async def group_members_sync(context: SyncContext) -> None:
     for group_id, users in pending.items():
         context.checkpoint()
         errors = await _write_group(context, group_id, users, group_id in live)
-        with context.engine.begin() as connection:
+        with context.write() as connection:
             confirm(connection, group_id, [u for u in users if u not in errors], context.started_at)
             keep_pending(connection, group_id, errors)
         for user_id, reason in errors.items():

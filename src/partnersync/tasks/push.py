@@ -19,13 +19,12 @@ name the tenant lacks, say) rather than at single accounts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from partnersync.clients import ImpartnerAccount
 from partnersync.clients.impartner import PATCH_BATCH, ItemOutcome
@@ -128,26 +127,10 @@ def needs_push(target: Target, state: Any | None) -> bool:
     return state is None or state.last_error is not None or state.pushed_values != target.values
 
 
-@contextmanager
-def transaction(engine: Engine, *, keep: bool) -> Iterator[Connection]:
-    """One transaction, committed only when `keep` (a dry run rolls back what it computed)."""
-    with engine.connect() as connection:
-        trans = connection.begin()
-        try:
-            yield connection
-        except BaseException:
-            trans.rollback()
-            raise
-        if keep:
-            trans.commit()
-        else:
-            trans.rollback()
-
-
 async def sync_to_impartner(context: SyncContext) -> None:
     settings = context.settings
     report = context.report.stream(STREAM)
-    with transaction(context.engine, keep=not context.dry_run) as connection:
+    with context.write() as connection:
         rules = category_rules(connection, settings.certification_categories)
         recategorised = assign_categories(connection, rules)
         totals = certification_totals(connection, context.started_at)
@@ -212,7 +195,7 @@ class Push:
         ok = [t for t, outcome in zip(batch, outcomes, strict=True) if outcome.success]
         failed = [(t, o) for t, o in zip(batch, outcomes, strict=True) if not o.success]
         self.succeeded += len(ok)
-        with self.context.engine.begin() as connection:
+        with self.context.write() as connection:
             if ok:
                 upsert(
                     connection,

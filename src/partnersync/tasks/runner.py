@@ -2,29 +2,34 @@
 
 It takes the task's lease, writes the `sync_logs` row, keeps the lease alive from a
 heartbeat thread (which also publishes live progress), runs the task's coroutine in
-its own event loop, and records the outcome on the log row and the task row.
+its own event loop with every write fenced by the lease, and records the outcome on the
+log row and the task row (`outcome.record`). When the acknowledgement of that last commit
+is lost, the outcome is read back from the database, so alerts and metrics still see it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.exc import DBAPIError
 
 from partnersync.config import Settings
 from partnersync.db.engine import in_transaction
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.db.types import utcnow
 from partnersync.sync.context import Progress, SyncContext
-from partnersync.sync.report import RunReport
-from partnersync.tasks import alerts, leases, timing
+from partnersync.tasks import alerts, history, leases, outcome
+from partnersync.tasks.history import INTERRUPTED
 from partnersync.tasks.leases import AlreadyRunning, Lease, LeaseLost, UnknownTask
+from partnersync.tasks.outcome import RunOutcome
 from partnersync.types import Mode, Trigger
 
 TaskFunction = Callable[[SyncContext], Awaitable[None]]
@@ -42,8 +47,6 @@ __all__ = [
     "start_run",
 ]
 
-INTERRUPTED = "interrupted by shutdown"
-
 PROGRESS_SECONDS = 2.0
 """Heartbeats come at least this often, so dashboards see a run's progress live."""
 
@@ -56,27 +59,12 @@ class RunCancelled(Exception):
 
 
 @dataclass
-class RunOutcome:
-    task: str
-    log_id: int
-    status: str
-    error: str | None
-    report: RunReport
-    started_at: datetime
-    completed_at: datetime
-    previous_failures: int = 0
-    """`consecutive_failures` before this run: with `status` it tells a task started or
-    stopped failing, from what the database recorded rather than a process's memory."""
-
-
-@dataclass
 class _Heartbeat:
     """Renews the lease (every third of its lifetime, or more often) and publishes progress."""
 
     engine: Engine
     lease: Lease
     ttl: timedelta
-    clock: Callable[[], datetime]
     progress: dict[str, Any] = field(default_factory=dict)
     lost: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -95,9 +83,7 @@ class _Heartbeat:
         while not self._stop.wait(min(self.ttl.total_seconds() / 3, PROGRESS_SECONDS)):
             try:
                 with self.engine.begin() as connection:
-                    held = leases.renew(
-                        connection, self.lease, self.clock(), self.ttl, dict(self.progress)
-                    )
+                    held = leases.renew(connection, self.lease, None, self.ttl, dict(self.progress))
             except Exception as exc:  # a blip must not kill the heartbeat; expiry is the guard
                 log.warning("heartbeat failed", task=self.lease.task, error=str(exc))
                 continue
@@ -107,7 +93,7 @@ class _Heartbeat:
 
     def checkpoint(self) -> None:
         if self.lost.is_set():
-            raise LeaseLost(f"{self.lease.task}: lease lost to another process; run stopped")
+            raise LeaseLost(self.lease.task)
 
 
 def describe(exc: BaseException) -> str:
@@ -124,6 +110,9 @@ class StartedRun:
     log_id: int
     mode: Mode
     started_at: datetime
+    previous_failures: int = 0
+    """The task's `consecutive_failures` when the run was claimed (nobody else changes it
+    while the lease is held), so the outcome is known even if its commit is lost."""
 
 
 def start_run(
@@ -145,34 +134,25 @@ def start_run(
     owner = owner or leases.default_owner()
     started = clock()
 
-    def claim(connection: Connection) -> tuple[Lease, int]:
-        lease = leases.acquire(
-            connection,
-            task,
-            owner,
-            started,
-            timedelta(seconds=settings.lease_seconds),
-            expected_token,
+    def claim(connection: Connection) -> StartedRun:
+        ttl = timedelta(seconds=settings.lease_seconds)
+        lease = leases.acquire(connection, task, owner, None, ttl, expected_token)
+        log_id = history.open_log(
+            connection, task, mode=mode, trigger=trigger, owner=owner, at=started
         )
-        log_id: int = connection.execute(
-            insert(sync_logs).values(
-                sync_type=task,
-                status="running",
-                mode=mode,
-                trigger=trigger,
-                owner=owner,
-                started_at=started,
+        failures = connection.scalar(
+            select(scheduled_tasks.c.consecutive_failures).where(
+                scheduled_tasks.c.task_type == task
             )
-        ).inserted_primary_key[0]  # type: ignore[index]
+        )
         connection.execute(
             update(scheduled_tasks)
             .where(scheduled_tasks.c.task_type == task)
             .values(current_log_id=log_id, last_run_at=started)
         )
-        return lease, log_id
+        return StartedRun(lease, log_id, mode, started, int(failures or 0))
 
-    lease, log_id = in_transaction(engine, claim)
-    return StartedRun(lease, log_id, mode, started)
+    return in_transaction(engine, claim)
 
 
 def execute_run(
@@ -188,7 +168,7 @@ def execute_run(
 ) -> RunOutcome:
     """Execute a started run under its lease (kept alive by heartbeats) and record the outcome."""
     ttl = timedelta(seconds=settings.lease_seconds)
-    heartbeat = _Heartbeat(engine, run.lease, ttl, clock)
+    heartbeat = _Heartbeat(engine, run.lease, ttl)
 
     def report_progress(stage: str, done: int, total: int | None) -> None:
         heartbeat.progress.update(stage=stage, done=done, total=total)
@@ -207,6 +187,7 @@ def execute_run(
         started_at=run.started_at,
         progress=report_progress,
         checkpoint=checkpoint,
+        fence=lambda connection: leases.fence(connection, run.lease),
     )
     heartbeat.start()
     error: BaseException | None = None
@@ -216,13 +197,11 @@ def execute_run(
         error = exc
     finally:
         heartbeat.stop()
-    outcome = _finish(
-        engine, run.lease, run.log_id, context, error, scheduled_for or run.started_at, clock
-    )
-    alerts.notify(settings.alert_webhook_url, outcome)
+    result = _finish(engine, run, context, error, scheduled_for or run.started_at, clock)
+    alerts.notify(settings.alert_webhook_url, result)
     if error is not None and not isinstance(error, Exception):
         raise error
-    return outcome
+    return result
 
 
 def run_task(
@@ -277,10 +256,13 @@ async def _execute(function: TaskFunction, context: SyncContext) -> None:
         await context.aclose()
 
 
+RECONCILE_ATTEMPTS = 6
+"""Reads of the log row after a lost commit acknowledgement (0.5 s, 1 s, 2 s … apart)."""
+
+
 def _finish(
     engine: Engine,
-    lease: Lease,
-    log_id: int,
+    run: StartedRun,
     context: SyncContext,
     error: BaseException | None,
     scheduled_for: datetime,
@@ -288,59 +270,71 @@ def _finish(
 ) -> RunOutcome:
     finished = clock()
     report = context.report
-    status = "success" if error is None else "failed"
     message = None if error is None else describe(error)
-    details = context.details()
+    log_values = {
+        "records_processed": report.total("processed"),
+        "records_created": report.total("created"),
+        "records_updated": report.total("updated"),
+        "records_deleted": report.total("deleted"),
+        "records_failed": report.total("failed"),
+        "api_requests": report.requests,
+        "details": context.details(),
+    }
 
-    def record(connection: Connection) -> int:
-        connection.execute(  # a row already marked abandoned by a taker-over keeps that verdict
-            update(sync_logs)
-            .where(sync_logs.c.id == log_id, sync_logs.c.status == "running")
-            .values(
-                status=status,
-                completed_at=finished,
-                records_processed=report.total("processed"),
-                records_created=report.total("created"),
-                records_updated=report.total("updated"),
-                records_deleted=report.total("deleted"),
-                records_failed=report.total("failed"),
-                api_requests=report.requests,
-                error_message=message,
-                details=details,
-            )
+    def write(connection: Connection) -> tuple[str, str | None]:
+        return outcome.record(
+            connection,
+            run.lease,
+            run.log_id,
+            error=message,
+            scheduled_for=scheduled_for,
+            finished=finished,
+            log_values=log_values,
         )
-        task = connection.execute(
-            select(scheduled_tasks).where(scheduled_tasks.c.task_type == lease.task)
-        ).one()
-        interval = timedelta(minutes=task.interval_minutes)
-        if error is None:
-            outcome_values: dict[str, Any] = {
-                "last_status": "success",
-                "last_error": None,
-                "consecutive_failures": 0,
-                "next_run_at": timing.next_after_success(scheduled_for, interval, finished),
-            }
-        else:
-            failures = task.consecutive_failures + 1
-            outcome_values = {
-                "last_status": "failed",
-                "last_error": message,
-                "consecutive_failures": failures,
-                "next_run_at": timing.next_after_failure(failures, interval, finished),
-            }
-        if not leases.release(connection, lease, **outcome_values):
-            log.warning("lease was taken over before the run finished", task=lease.task)
-        return int(task.consecutive_failures)
 
-    previous_failures = in_transaction(engine, record)
-    log.info("run finished", task=lease.task, status=status, log_id=log_id, error=message)
+    status, message = _record_or_reconcile(engine, run, write)
+    if message == leases.LOST:
+        log.warning("lease was taken over before the run finished", task=run.lease.task)
+    log.info("run finished", task=run.lease.task, status=status, log_id=run.log_id, error=message)
     return RunOutcome(
-        lease.task,
-        log_id,
+        run.lease.task,
+        run.log_id,
         status,
         message,
         report,
         context.started_at,
         finished,
-        previous_failures,
+        run.previous_failures,
     )
+
+
+def _record_or_reconcile(
+    engine: Engine, run: StartedRun, write: Callable[[Connection], tuple[str, str | None]]
+) -> tuple[str, str | None]:
+    """Record the outcome; if the commit's fate is unknown, read it back (and retry if lost)."""
+    delay = 0.5
+    for attempt in range(RECONCILE_ATTEMPTS):
+        try:
+            return in_transaction(engine, write)
+        except DBAPIError as exc:
+            if attempt == RECONCILE_ATTEMPTS - 1:
+                raise
+            log.warning(
+                "recording the outcome failed; reading it back",
+                task=run.lease.task,
+                error=type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
+            )
+        time.sleep(delay)
+        delay *= 2
+        try:
+            with engine.connect() as connection:
+                recorded = connection.execute(
+                    select(sync_logs.c.status, sync_logs.c.error_message).where(
+                        sync_logs.c.id == run.log_id
+                    )
+                ).one_or_none()
+        except DBAPIError:
+            continue
+        if recorded is not None and recorded.status != "running":
+            return recorded.status, recorded.error_message
+    raise AssertionError("unreachable")

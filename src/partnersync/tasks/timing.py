@@ -7,6 +7,9 @@ from datetime import datetime, timedelta
 
 FIRST_RETRY = timedelta(minutes=1)
 
+CANCEL_WAIT_SECONDS = 10.0
+"""After a shutdown's grace period, how long cancelled runs get to reach a checkpoint."""
+
 
 def next_after_success(scheduled_for: datetime, interval: timedelta, now: datetime) -> datetime:
     """One interval after the run's scheduled time (no drift), skipping slots already past."""

@@ -17,17 +17,17 @@ from sqlalchemy import Engine
 
 from partnersync.config import Settings
 from partnersync.db.types import utcnow
-from partnersync.scheduler.scheduler import CANCEL_WAIT_SECONDS, fail_run
 from partnersync.tasks import leases
+from partnersync.tasks.history import INTERRUPTED
+from partnersync.tasks.outcome import RunOutcome, fail_run
 from partnersync.tasks.runner import (
-    INTERRUPTED,
-    RunOutcome,
     StartedRun,
     TaskFunction,
     UnknownTask,
     execute_run,
     start_run,
 )
+from partnersync.tasks.timing import CANCEL_WAIT_SECONDS
 from partnersync.types import Mode
 
 log = structlog.get_logger(__name__)

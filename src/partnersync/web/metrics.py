@@ -18,8 +18,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from partnersync.db.schema import scheduled_tasks, sync_logs
+from partnersync.tasks.outcome import RunOutcome
 from partnersync.tasks.registry import TASKS
-from partnersync.tasks.runner import RunOutcome
 
 RECORD_KINDS = ("processed", "created", "updated", "deleted", "failed")
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
