@@ -154,9 +154,14 @@ class Settings(BaseSettings):
     sweep_max_share: float = _env(
         "PARTNERSYNC_SWEEP_MAX_SHARE",
         0.2,
-        "a full sync refuses to soft-delete more than this share of active rows",
+        "a run refuses to soft-delete more than this share of a table's active rows",
         ge=0,
         le=1,
+    )
+    allow_mass_delete: bool = _env(
+        "PARTNERSYNC_ALLOW_MASS_DELETE",
+        False,
+        "lifts the sweep guard (prefer `sync TASK --allow-mass-delete` for one run)",
     )
 
     full_sync_every_hours: int = _env(

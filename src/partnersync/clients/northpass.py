@@ -268,6 +268,24 @@ class NorthpassClient(ApiClient):
         """Transcripts for many people, `concurrency` at a time, in completion order."""
         return fan_out(person_ids, self.transcript, self.settings.concurrency)
 
+    async def exists(self, collection: str, record_id: str) -> bool:
+        """Whether `GET /v2/{collection}/{id}` still finds the record; 404 means it is gone."""
+        request = ApiRequest("GET", f"/v2/{collection}/{_seg(record_id)}")
+        return await self._session.json(request, absent=(404,)) is not ABSENT
+
+    async def gone(self, collection: str, record_ids: Iterable[str]) -> set[str]:
+        """The ids the vendor no longer has (404), asked `concurrency` at a time.
+
+        Offset paging can skip a live record when rows before the cursor are deleted during
+        the read, so nothing is soft-deleted on a listing's word alone.
+        """
+
+        async def check(record_id: str) -> tuple[str, bool]:
+            return record_id, await self.exists(collection, record_id)
+
+        found = fan_out(record_ids, check, self.settings.concurrency)
+        return {record_id async for record_id, alive in found if not alive}
+
     # --- writing -----------------------------------------------------------------------------
 
     async def add_group_members(self, group_id: str, person_ids: Iterable[str]) -> WriteResult:

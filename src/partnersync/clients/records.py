@@ -242,10 +242,27 @@ def parse_records(raw: Iterable[Any], model: type[R]) -> tuple[list[R], list[Ski
     skipped: list[Skipped] = []
     for item in raw:
         try:
-            ok.append(model.model_validate(item))
+            record = model.model_validate(item)
         except ValidationError as exc:
             skipped.append(Skipped(_raw_id(item), _reason(exc)))
+            continue
+        problem = _not_unicode(record)
+        if problem:
+            skipped.append(Skipped(_raw_id(item), problem))
+        else:
+            ok.append(record)
     return ok, skipped
+
+
+def _not_unicode(record: BaseModel) -> str | None:
+    """A text field UTF-8 cannot carry (valid JSON `"\\ud800"`: a lone surrogate), or None."""
+    for name, value in record:
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"{name}: text that is not valid Unicode (a lone surrogate)"
+    return None
 
 
 def parse_page(raw: Iterable[Any], model: type[R]) -> Page[R]:

@@ -5,19 +5,38 @@ passes through the driver, so every batch first reads the stored rows for its ke
 and classifies each incoming row as created, updated or unchanged by comparing
 values. Only created and changed rows are written, which also makes a re-sync where
 little changed much cheaper than the first load.
+
+One bad row must never take its neighbours down: `unstorable` names what a column cannot
+hold before anything is sent, and a batch the database refuses anyway is undone to its
+savepoint and written again row by row, each in its own savepoint, so only the rows the
+database refuses are left out (`WriteCounts.rejected`, with a one-line reason).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, and_, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    Integer,
+    SmallInteger,
+    Table,
+    and_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.exc import DBAPIError, StatementError
 
-from partnersync.db.engine import is_mariadb
+from partnersync.db.engine import is_mariadb, savepoint
 
 Row = Mapping[str, Any]
 Key = tuple[Any, ...]
@@ -34,6 +53,8 @@ class WriteCounts:
     updated: int = 0
     unchanged: int = 0
     undeleted: int = 0  # the subset of `updated` that was soft-deleted before
+    rejected: list[tuple[Key, str]] = field(default_factory=list)
+    """Rows the database refused, with why; not counted as processed."""
 
     @property
     def processed(self) -> int:
@@ -45,17 +66,18 @@ class WriteCounts:
             self.updated + other.updated,
             self.unchanged + other.unchanged,
             self.undeleted + other.undeleted,
+            self.rejected + other.rejected,
         )
 
 
 class SweepRefused(RuntimeError):
-    """A soft-delete sweep would remove more than the allowed share of active rows."""
+    """A soft-delete would remove more than the allowed share of a table's active rows."""
 
     def __init__(self, table: str, missing: int, active: int, max_share: float) -> None:
         super().__init__(
             f"refusing to soft-delete {missing} of {active} active {table} rows "
-            f"({missing / active:.0%} > {max_share:.0%} allowed); "
-            "the fetch may be incomplete, or raise PARTNERSYNC_SWEEP_MAX_SHARE"
+            f"({missing / active:.0%} > {max_share:.0%} allowed) and deleting none: the read "
+            "may be incomplete; if the deletions are real, run once with --allow-mass-delete"
         )
         self.missing = missing
         self.active = active
@@ -72,17 +94,66 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def too_long(table: Table, row: Mapping[str, Any]) -> str | None:
-    """Why `row` cannot be stored as it is (a text longer than its column), or None.
+INTEGER_BITS = ((BigInteger, 64), (SmallInteger, 16), (Integer, 32))
+
+
+def _integer_bits(column: Column[Any]) -> int | None:
+    for kind, bits in INTEGER_BITS:
+        if isinstance(column.type, kind):
+            return bits
+    return None
+
+
+def unstorable(table: Table, row: Mapping[str, Any]) -> str | None:
+    """Why `row` cannot be stored as it is, or None: a text longer than its column or not
+    encodable as UTF-8 (a lone surrogate), an integer outside its column's range, a number
+    that is not finite.
 
     Strict MariaDB refuses such a row and with it the whole batch; callers skip and count
     the one record instead.
     """
     for name, value in row.items():
-        length = getattr(table.c[name].type, "length", None)
-        if length and isinstance(value, str) and len(value) > length:
-            return f"{name}: {len(value)} characters, the column holds {length}"
+        column = table.c[name]
+        if isinstance(value, str):
+            length = getattr(column.type, "length", None)
+            if length and len(value) > length:
+                return f"{name}: {len(value)} characters, the column holds {length}"
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return f"{name}: text that is not valid Unicode (a lone surrogate)"
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            bits = _integer_bits(column)
+            if bits and not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+                return f"{name}: {value} is out of range for a {bits}-bit integer"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{name}: {value} is not a finite number"
     return None
+
+
+def refusal(exc: BaseException) -> str:
+    """A database refusal in one line, without the statement or its parameters."""
+    original = getattr(exc, "orig", None) or exc
+    args = getattr(original, "args", ())
+    code = f" {args[0]}" if args and isinstance(args[0], int) else ""
+    return f"refused by the database: {type(original).__name__}{code}"
+
+
+LOST_CONNECTION_CODES = frozenset({1205, 1213, 2006, 2013, 2055})
+"""Lock wait, deadlock and lost connections: the transaction is gone, not one row's fault."""
+
+
+def _row_fault(exc: BaseException) -> bool:
+    """True when `exc` may be one row's fault (isolate it), False when the work is lost."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return False
+        args = getattr(exc.orig, "args", ())
+        return not (args and args[0] in LOST_CONNECTION_CODES)
+    return isinstance(exc, StatementError | UnicodeError | OverflowError)
 
 
 def key_columns(table: Table, key: Sequence[str] | None) -> list[Column[Any]]:
@@ -125,7 +196,36 @@ def upsert(
     soft_deletable = "deleted_at" in table.c
     counts = WriteCounts()
     for batch in chunked(rows, batch_size):
-        counts += _upsert_batch(connection, table, batch, columns, key_names, soft_deletable)
+        names = set(batch[0])
+        if any(set(row) != names for row in batch):
+            raise ValueError(f"rows for {table.name} must all have the same columns")
+        counts += _isolated(
+            connection,
+            batch,
+            lambda part: _upsert_batch(connection, table, part, columns, key_names, soft_deletable),
+            lambda row: tuple(row[name] for name in key_names),
+        )
+    return counts
+
+
+def _isolated(
+    connection: Connection,
+    batch: list[Row],
+    write: Callable[[list[Row]], WriteCounts],
+    key_of: Callable[[Row], Key],
+) -> WriteCounts:
+    """`write(batch)` in a savepoint; if the database refuses it, row by row, each alone."""
+    try:
+        with savepoint(connection):
+            return write(batch)
+    except Exception as exc:
+        if not _row_fault(exc):
+            raise
+        if len(batch) == 1:
+            return WriteCounts(rejected=[(key_of(batch[0]), refusal(exc))])
+    counts = WriteCounts()
+    for row in batch:
+        counts += _isolated(connection, [row], write, key_of)
     return counts
 
 
@@ -144,8 +244,6 @@ def _upsert_batch(
             record["deleted_at"] = None
         incoming[tuple(record[name] for name in key_names)] = record
     names = list(next(iter(incoming.values())))
-    if any(list(record) != names for record in incoming.values()):
-        raise ValueError(f"rows for {table.name} must all have the same columns")
 
     compared = [name for name in names if name not in key_names]
     stored = _stored_values(connection, table, columns, list(incoming), compared)
@@ -216,6 +314,48 @@ def check_sweep(table: str, missing: int, active: int, max_share: float | None) 
         raise SweepRefused(table, missing, active, max_share)
 
 
+def sweep_candidates(
+    connection: Connection,
+    table: Table,
+    seen: Collection[Key],
+    *,
+    key: Sequence[str] | None = None,
+    scope: ColumnElement[bool] | None = None,
+) -> tuple[list[Key], int]:
+    """The active rows (within `scope`) whose key is not in `seen`, and how many are active."""
+    active = active_keys(connection, table, key=key, scope=scope)
+    return sorted(active - set(seen), key=repr), len(active)
+
+
+def soft_delete_keys(
+    connection: Connection,
+    table: Table,
+    keys: Iterable[Key],
+    *,
+    now: datetime,
+    key: Sequence[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> int:
+    """Soft-delete the live rows with these keys; returns how many there were.
+
+    `extra` sets more columns on the deleted rows (`status='deleted'`, `is_active=False`).
+    """
+    columns = key_columns(table, key)
+    values = {"deleted_at": now, **(extra or {})}
+    deleted = 0
+    for batch in chunked(keys, batch_size):
+        if len(columns) == 1:
+            condition: ColumnElement[bool] = columns[0].in_([row_key[0] for row_key in batch])
+        else:
+            condition = tuple_(*columns).in_(batch)
+        result = connection.execute(
+            update(table).where(condition, table.c.deleted_at.is_(None)).values(values)
+        )
+        deleted += result.rowcount
+    return deleted
+
+
 def soft_delete_missing(
     connection: Connection,
     table: Table,
@@ -226,24 +366,12 @@ def soft_delete_missing(
     scope: ColumnElement[bool] | None = None,
     max_share: float | None = None,
     extra: Mapping[str, Any] | None = None,
-    batch_size: int = DEFAULT_BATCH,
 ) -> int:
     """Soft-delete active rows (within `scope`) whose key is not in `seen`.
 
-    Call it only after a complete fetch. `extra` sets more columns on the deleted rows
-    (`status='deleted'`, `is_active=False`). With `max_share`, a sweep that would remove
-    a larger share of the active rows raises `SweepRefused` and changes nothing.
+    Call it only after a complete fetch. With `max_share`, a sweep that would remove a
+    larger share of the active rows raises `SweepRefused` and changes nothing.
     """
-    columns = key_columns(table, key)
-    seen_set = set(seen)
-    active = active_keys(connection, table, key=key, scope=scope)
-    missing = sorted(active - seen_set, key=repr)
-    check_sweep(table.name, len(missing), len(active), max_share)
-    values = {"deleted_at": now, **(extra or {})}
-    for batch in chunked(missing, batch_size):
-        if len(columns) == 1:
-            condition: ColumnElement[bool] = columns[0].in_([row_key[0] for row_key in batch])
-        else:
-            condition = tuple_(*columns).in_(batch)
-        connection.execute(update(table).where(condition).values(values))
-    return len(missing)
+    missing, active = sweep_candidates(connection, table, seen, key=key, scope=scope)
+    check_sweep(table.name, len(missing), active, max_share)
+    return soft_delete_keys(connection, table, missing, now=now, key=key, extra=extra)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -43,6 +44,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 T = TypeVar("T")
+
+
+@contextmanager
+def savepoint(connection: Connection) -> Iterator[None]:
+    """A savepoint inside the connection's transaction: undone alone if its block raises.
+
+    pysqlite opens its transaction only at the first INSERT/UPDATE/DELETE; a SAVEPOINT
+    before that would open (and its release commit) a transaction of its own, so on
+    SQLite the transaction is opened first.
+    """
+    if not is_mariadb(connection.dialect.name):
+        raw = connection.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            connection.exec_driver_sql("BEGIN")
+    with connection.begin_nested():
+        yield
+
 
 RETRYABLE_LOCK_ERRORS = (1213, 1205)
 """MariaDB's deadlock and lock-wait timeout: the transaction was rolled back, run it again."""

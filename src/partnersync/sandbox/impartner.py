@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from partnersync.sandbox import page_mutations
@@ -31,7 +31,7 @@ from partnersync.sandbox.impartner_filter import (
     parse_filter,
 )
 from partnersync.sandbox.impartner_schema import ENTITIES, EntityDef, FieldDef
-from partnersync.sandbox.pipeline import ApiStyle, api_route
+from partnersync.sandbox.pipeline import ApiStyle, JsonResponse, api_route
 from partnersync.sandbox.state import SandboxState
 
 PREFIXES = ("/api/objects/v1", "/prm/api/objects/v1")
@@ -54,7 +54,7 @@ class QueryError(Exception):
 
 def error(state: SandboxState, status: int, code: str, message: str) -> Response:
     body = {"success": False, "message": message, "errors": [{"code": code, "message": message}]}
-    return JSONResponse(body, status)
+    return JsonResponse(body, status)
 
 
 def refuse(state: SandboxState, exc: QueryError) -> Response:
@@ -77,7 +77,7 @@ def authenticate(request: Request, state: SandboxState) -> str | Response:
         return key
     if state.knobs.impartner_auth_failure_status == 302:
         return RedirectResponse(f"/login?ReturnUrl={request.url.path}", 302)
-    return JSONResponse(
+    return JsonResponse(
         {"success": False, "message": "Authorization has been denied for this request."}, 401
     )
 
@@ -86,7 +86,7 @@ IMPARTNER = ApiStyle("impartner", authenticate, error)
 
 
 def ok(data: Any) -> Response:
-    return JSONResponse({"success": True, "data": data})
+    return JsonResponse({"success": True, "data": data})
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -450,7 +450,7 @@ def item_result(
 def many_result(results: list[dict[str, Any]]) -> Response:
     """ModifyManyResult: HTTP 200 even when items failed; `success` only if none did."""
     failed = sum(not r["success"] for r in results)
-    return JSONResponse(
+    return JsonResponse(
         {
             "success": failed == 0,
             "message": f"{failed} of {len(results)} records failed" if failed else None,
@@ -501,7 +501,7 @@ async def patch_record(request: Request, state: SandboxState) -> Response:
     if not result["success"]:
         message = "; ".join(e["message"] for e in result["errors"])
         body = {"success": False, "message": message, "errors": result["errors"]}
-        return JSONResponse(body, state.knobs.impartner_error_status)
+        return JsonResponse(body, state.knobs.impartner_error_status)
     return ok(result["data"])
 
 
@@ -567,7 +567,7 @@ async def create_records(request: Request, state: SandboxState) -> Response:
     if not result["success"]:
         message = "; ".join(e["message"] for e in result["errors"])
         body = {"success": False, "message": message, "errors": result["errors"]}
-        return JSONResponse(body, state.knobs.impartner_error_status)
+        return JsonResponse(body, state.knobs.impartner_error_status)
     return ok(result["data"])
 
 

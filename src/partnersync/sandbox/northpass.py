@@ -13,12 +13,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from partnersync.sandbox import page_mutations
 from partnersync.sandbox.data import Course, Dataset, Group, Membership, Person, TranscriptItem
-from partnersync.sandbox.pipeline import ApiStyle, api_route
+from partnersync.sandbox.pipeline import ApiStyle, JsonResponse, api_route
 from partnersync.sandbox.state import SandboxState
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -58,7 +58,7 @@ def error(
         "detail": detail,
         "source": {"pointer": pointer} if pointer else {},
     }
-    return JSONResponse({"errors": [body]}, status, media_type=JSON_TYPE)
+    return JsonResponse({"errors": [body]}, status, media_type=JSON_TYPE)
 
 
 def authenticate(request: Request, state: SandboxState) -> str | Response:
@@ -77,7 +77,7 @@ NORTHPASS = ApiStyle("northpass", authenticate, error)
 
 
 def document(payload: dict[str, Any], status: int = 200) -> Response:
-    return JSONResponse(payload, status, media_type=JSON_TYPE)
+    return JsonResponse(payload, status, media_type=JSON_TYPE)
 
 
 def root(request: Request) -> str:

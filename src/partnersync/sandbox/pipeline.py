@@ -4,13 +4,14 @@ injected faults — the same for both simulated services, which differ only in t
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -29,6 +30,17 @@ class ApiStyle:
     name: str
     authenticate: Callable[[Request, SandboxState], str | Response]  # the key, or a refusal
     error: Callable[[SandboxState, int, str, str], Response]  # status, title, detail
+
+
+class JsonResponse(JSONResponse):
+    """JSON as the vendors send it: UTF-8, with text that UTF-8 cannot carry (a lone UTF-16
+    surrogate planted as a bad record) escaped as `\\uXXXX`, which is still valid JSON."""
+
+    def render(self, content: object) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
 class HangResponse(Response):

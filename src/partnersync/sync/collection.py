@@ -2,7 +2,10 @@
 
 A stream reads its collection (everything, or what changed since its watermark), upserts
 page by page, and only when the whole read succeeded: soft-deletes what a *complete* full
-read did not see (guarded by `sweep_max_share`), then advances its watermark.
+read did not see, then advances its watermark. A sweep is refused outright above the
+deletion guard (`SyncContext.max_delete_share`); below it, a stream read by offset pages
+asks the vendor about each candidate (`Stream.confirm`) and deletes only those it answers
+404 for, since deletions before the cursor during the read shift live rows out of sight.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from pydantic import BaseModel
 from sqlalchemy import Table
 
 from partnersync.clients.records import Page
-from partnersync.db.bulk import Key, key_columns, soft_delete_missing, too_long, upsert
+from partnersync.db.bulk import (
+    Key,
+    check_sweep,
+    key_columns,
+    soft_delete_keys,
+    sweep_candidates,
+    unstorable,
+    upsert,
+)
 from partnersync.sync.context import SyncContext
 from partnersync.sync.watermark import latest
 
@@ -35,6 +46,20 @@ class Stream(Generic[R]):
     key: tuple[str, ...] | None = None
     raw_key: Callable[[str], Any] = str
     """A skipped record's raw id as a key value (`int` for integer keys), so the sweep spares it."""
+    confirm: Callable[[SyncContext, list[str]], Awaitable[set[str]]] | None = None
+    """Of the sweep's candidate ids, those the vendor confirms gone; None trusts the read
+    (a keyset-paged source, where rows cannot shift past the cursor)."""
+
+
+def confirmed_gone_in_northpass(
+    collection: str,
+) -> Callable[[SyncContext, list[str]], Awaitable[set[str]]]:
+    """`Stream.confirm` for a Northpass collection: `GET /v2/{collection}/{id}` → 404."""
+
+    async def confirm(context: SyncContext, ids: list[str]) -> set[str]:
+        return await context.northpass.gone(collection, ids)
+
+    return confirm
 
 
 @dataclass
@@ -59,6 +84,7 @@ async def pull(
     since = context.read_from(stream.name)
     key_names = [column.name for column in key_columns(stream.table, stream.key)]
     seen: set[Key] = set()
+    first_seen: dict[Key, int] = {}
     unidentified = 0
     max_seen: datetime | None = None
     writing: Awaitable[None] | None = None  # one write in flight while the next page is read
@@ -75,11 +101,18 @@ async def pull(
             rows = []
             for record in page.records:
                 row = stream.to_row(record)
-                seen.add(tuple(row[name] for name in key_names))
+                key = tuple(row[name] for name in key_names)
                 max_seen = latest(max_seen, stream.updated_at(record))
-                problem = too_long(stream.table, row)
+                fingerprint = hash(tuple(row.values()))
+                if key in first_seen:  # a page that shifted repeats a row; a different one is bad
+                    if first_seen[key] != fingerprint:
+                        report.fail(str(key[0]), "id seen twice in one read; the first is kept")
+                    continue
+                first_seen[key] = fingerprint
+                seen.add(key)
+                problem = unstorable(stream.table, row)
                 if problem:
-                    report.fail(str(row[key_names[0]]), problem)
+                    report.fail(str(key[0]), problem)
                 else:
                     rows.append(row)
             if writing is not None:
@@ -96,18 +129,34 @@ async def pull(
         elif not confirmed:
             report.notes.append("no deletion sweep: the source returned fewer rows than it counted")
         else:
-            with context.write() as connection:
-                report.deleted += soft_delete_missing(
-                    connection,
-                    stream.table,
-                    seen,
-                    now=context.started_at,
-                    key=stream.key,
-                    max_share=context.settings.sweep_max_share,
-                    extra=stream.deleted_values,
-                )
+            await sweep(context, stream, seen)
     context.stream_succeeded(stream.name, max_seen)
     return PullResult(seen, confirmed and not unidentified)
+
+
+async def sweep(context: SyncContext, stream: Stream[Any], seen: set[Key]) -> None:
+    """Soft-delete the rows a complete read did not see, once guarded and confirmed."""
+    report = context.report.stream(stream.name)
+    with context.engine.connect() as connection:
+        missing, active = sweep_candidates(connection, stream.table, seen, key=stream.key)
+    check_sweep(stream.table.name, len(missing), active, context.max_delete_share)
+    if missing and stream.confirm is not None:
+        gone = await stream.confirm(context, [str(key[0]) for key in missing])
+        kept = [key for key in missing if str(key[0]) not in gone]
+        if kept:
+            report.notes.append(
+                f"{len(kept)} row(s) missing from the read still exist at the vendor; kept"
+            )
+        missing = [key for key in missing if str(key[0]) in gone]
+    with context.write() as connection:
+        report.deleted += soft_delete_keys(
+            connection,
+            stream.table,
+            missing,
+            now=context.started_at,
+            key=stream.key,
+            extra=stream.deleted_values,
+        )
 
 
 def _write(context: SyncContext, stream: Stream[Any], rows: list[dict[str, Any]]) -> None:

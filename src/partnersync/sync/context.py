@@ -94,6 +94,11 @@ class SyncContext:
         return self.mode == "full"
 
     @property
+    def max_delete_share(self) -> float | None:
+        """The deletion guard for every path that deletes (None: lifted for this run)."""
+        return None if self.settings.allow_mass_delete else self.settings.sweep_max_share
+
+    @property
     def northpass(self) -> NorthpassClient:
         if self._northpass is None:
             self._northpass = NorthpassClient(northpass_settings(self.settings))

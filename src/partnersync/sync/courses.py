@@ -9,7 +9,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from partnersync.clients import NorthpassCourse, NorthpassCourseProperties, Page
 from partnersync.db.schema import lms_courses
-from partnersync.sync.collection import Stream, pull
+from partnersync.sync.collection import Stream, confirmed_gone_in_northpass, pull
 from partnersync.sync.context import SyncContext
 from partnersync.sync.report import StreamReport
 
@@ -32,6 +32,7 @@ COURSES = Stream(
     table=lms_courses,
     to_row=course_row,
     updated_at=lambda course: course.updated_at,
+    confirm=confirmed_gone_in_northpass("courses"),
 )
 
 

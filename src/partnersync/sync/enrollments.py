@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, exists, or_, select, update
 
 from partnersync.clients import TranscriptItem
 from partnersync.clients.northpass import TranscriptResult
-from partnersync.db.bulk import soft_delete_missing, too_long, upsert
+from partnersync.db.bulk import soft_delete_missing, unstorable, upsert
 from partnersync.db.schema import lms_enrollments, lms_group_members, lms_users
 from partnersync.sync.context import SyncContext
 from partnersync.sync.partner_users import partner_user_ids
@@ -97,7 +97,7 @@ def store_transcripts(
                 report.fail(item.id, f"unknown progress_status {item.progress_status!r}")
                 continue
             row = enrollment_row(transcript.person_id, item)
-            problem = too_long(lms_enrollments, row)
+            problem = unstorable(lms_enrollments, row)
             if problem:
                 report.fail(item.id, problem)
             else:

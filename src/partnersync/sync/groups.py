@@ -29,7 +29,7 @@ from partnersync.clients import ApiError, NorthpassClient, NorthpassGroup, Page,
 from partnersync.clients.fanout import fan_out
 from partnersync.db.bulk import WriteCounts, check_sweep, chunked, upsert
 from partnersync.db.schema import lms_group_members, lms_groups, partners
-from partnersync.sync.collection import Stream, pull
+from partnersync.sync.collection import Stream, confirmed_gone_in_northpass, pull
 from partnersync.sync.context import SyncContext
 from partnersync.sync.matching import DEFAULT_THRESHOLD, is_all_partners, match_groups_detailed
 
@@ -52,6 +52,7 @@ GROUPS = Stream(
     table=lms_groups,
     to_row=group_row,
     updated_at=lambda group: group.updated_at,
+    confirm=confirmed_gone_in_northpass("groups"),
 )
 
 

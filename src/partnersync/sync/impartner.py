@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Table, update
-
 from partnersync.clients import ImpartnerAccount, ImpartnerUser, Listing, Page
 from partnersync.config import Settings
-from partnersync.db.bulk import DEFAULT_BATCH, chunked
+from partnersync.db.bulk import active_keys, check_sweep, soft_delete_keys
 from partnersync.db.schema import contacts, partners
 from partnersync.sync.collection import Stream, pull
 from partnersync.sync.context import SyncContext
@@ -201,33 +199,14 @@ async def region_names(context: SyncContext) -> dict[int, str]:
 # --- deletions -------------------------------------------------------------------------------
 
 
-def soft_delete_ids(
-    connection: Connection,
-    table: Table,
-    ids: Iterable[int],
-    *,
-    now: datetime,
-    extra: Mapping[str, Any],
-) -> int:
-    """Soft-delete the live rows with these Impartner ids; returns how many there were."""
-    deleted = 0
-    for batch in chunked(sorted(set(ids)), DEFAULT_BATCH):
-        result = connection.execute(
-            update(table)
-            .where(table.c.impartner_id.in_(batch), table.c.deleted_at.is_(None))
-            .values({"deleted_at": now, **extra})
-        )
-        deleted += result.rowcount
-    return deleted
-
-
 async def apply_listed_deletions(
     context: SyncContext, stream: Stream[Any], object_name: str
 ) -> None:
     """Incremental runs: soft-delete what `_deleted` lists since the stream's last read.
 
     Runs before the stream's read, so the watermark that `pull` advances afterwards never
-    passes a deletion window that was not applied.
+    passes a deletion window that was not applied. Guarded like every deletion: above
+    `max_delete_share` of the table's active rows nothing is deleted and the run fails.
     """
     since = context.read_from(stream.name)
     if since is None:
@@ -236,8 +215,16 @@ async def apply_listed_deletions(
         object_name, from_utc=since, to_utc=context.started_at
     )
     with context.write() as connection:
-        deleted = soft_delete_ids(
-            connection, stream.table, ids, now=context.started_at, extra=stream.deleted_values
+        active = active_keys(connection, stream.table, key=KEY)
+        listed = sorted(active & {(deleted_id,) for deleted_id in ids})
+        check_sweep(stream.table.name, len(listed), len(active), context.max_delete_share)
+        deleted = soft_delete_keys(
+            connection,
+            stream.table,
+            listed,
+            now=context.started_at,
+            key=KEY,
+            extra=stream.deleted_values,
         )
     context.report.stream(stream.name).deleted += deleted
 

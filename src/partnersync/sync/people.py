@@ -6,7 +6,7 @@ from typing import Any
 
 from partnersync.clients import NorthpassPerson
 from partnersync.db.schema import lms_users
-from partnersync.sync.collection import Stream, pull
+from partnersync.sync.collection import Stream, confirmed_gone_in_northpass, pull
 from partnersync.sync.context import SyncContext
 from partnersync.sync.links import link_contacts_to_lms_users
 
@@ -39,6 +39,7 @@ PEOPLE = Stream(
     to_row=person_row,
     updated_at=lambda person: person.updated_at,
     deleted_values={"status": "deleted"},
+    confirm=confirmed_gone_in_northpass("people"),
 )
 
 

@@ -13,6 +13,11 @@ from partnersync.db.bulk import WriteCounts
 MAX_EXAMPLES = 20
 
 
+def printable(text: str) -> str:
+    """`text` with what UTF-8 cannot carry (a bad record's lone surrogate) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @dataclass
 class StreamReport:
     """Counts for one stream; `failed` are records skipped as malformed or unusable."""
@@ -32,6 +37,8 @@ class StreamReport:
         self.created += counts.created
         self.updated += counts.updated
         self.unchanged += counts.unchanged
+        for key, reason in counts.rejected:
+            self.fail("/".join(str(part) for part in key), reason)
 
     def skipped(self, skips: Iterable[Skipped]) -> None:
         for skip in skips:
@@ -41,7 +48,7 @@ class StreamReport:
         self.failed += 1
         self.reasons[reason.split(":")[0]] += 1
         if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(f"{record_id or '<no id>'}: {reason}")
+            self.examples.append(printable(f"{record_id or '<no id>'}: {reason}"))
 
     def as_dict(self) -> dict[str, Any]:
         return {
