@@ -131,6 +131,11 @@ def sync(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="print the vendor writes the task would make; change nothing"
     ),
+    allow_mass_delete: bool = typer.Option(
+        False,
+        "--allow-mass-delete",
+        help="this once, delete even more than PARTNERSYNC_SWEEP_MAX_SHARE of a table",
+    ),
 ) -> None:
     """Run a task now, through the same runner, lease and history as the schedule."""
     names = [name for name in SYNC_ALL_ORDER if name in TASK_FUNCTIONS] if task == "all" else [task]
@@ -145,6 +150,8 @@ def sync(
         )
         raise typer.Exit(EXIT_USAGE)
     settings = settings_or_exit()
+    if allow_mass_delete:
+        settings = settings.model_copy(update={"allow_mass_delete": True})
     engine = make_engine(settings.database_url)
     if dry_run:
         print_dry_run(engine, settings, task, "full" if full else "incremental")

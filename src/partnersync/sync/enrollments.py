@@ -12,11 +12,18 @@ from collections.abc import Awaitable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, or_, select, update
+from sqlalchemy import Connection, bindparam, exists, func, or_, select, update
 
 from partnersync.clients import TranscriptItem
 from partnersync.clients.northpass import TranscriptResult
-from partnersync.db.bulk import soft_delete_missing, unstorable, upsert
+from partnersync.db.bulk import (
+    Key,
+    check_sweep,
+    soft_delete_keys,
+    sweep_candidates,
+    unstorable,
+    upsert,
+)
 from partnersync.db.schema import lms_enrollments, lms_group_members, lms_users
 from partnersync.sync.context import SyncContext
 from partnersync.sync.partner_users import partner_user_ids
@@ -78,11 +85,14 @@ def store_transcripts(
     transcripts: Iterable[TranscriptResult],
     report: StreamReport,
     synced_at: datetime,
+    removals: dict[str, list[Key]],
 ) -> None:
-    """Upsert each user's course items, drop the ones gone from the transcript, stamp the user.
+    """Upsert each user's course items and plan the removal of the ones gone from the transcript.
 
     An item that could not be read keeps its stored row; a user with an item that has no
-    id at all is not swept, since the stored row it might be cannot be told apart.
+    id at all gets no removals, since the stored row it might be cannot be told apart.
+    Users without removals are stamped now; the others (in `removals`) when their removals
+    are made, at the end of the run under the deletion guard.
     """
     stamped = []
     for transcript in transcripts:
@@ -104,22 +114,53 @@ def store_transcripts(
                 rows.append(row)
         if rows:
             report.wrote(upsert(connection, lms_enrollments, rows))
+        gone: list[Key] = []
         if all(skip.id is not None for skip in transcript.skipped):
-            report.deleted += soft_delete_missing(
+            gone, _ = sweep_candidates(
                 connection,
                 lms_enrollments,
                 seen,
-                now=synced_at,
                 scope=lms_enrollments.c.user_id == transcript.person_id,
             )
-        stamped.append({"person_id": transcript.person_id})
-    if stamped:
+        if gone:
+            removals[transcript.person_id] = gone
+        else:
+            stamped.append(transcript.person_id)
+    stamp(connection, stamped, synced_at)
+
+
+def stamp(connection: Connection, person_ids: list[str], synced_at: datetime) -> None:
+    """Record that these users' transcripts are stored completely, as of `synced_at`."""
+    if person_ids:
         connection.execute(
             update(lms_users)
             .where(lms_users.c.id == bindparam("person_id"))
             .values(enrollments_synced_at=synced_at),
-            stamped,
+            [{"person_id": person_id} for person_id in person_ids],
         )
+
+
+def remove_gone(
+    connection: Connection,
+    removals: dict[str, list[Key]],
+    synced_at: datetime,
+    max_share: float | None,
+) -> int:
+    """Make the planned removals, all or none: refused above `max_share` of all enrollments.
+
+    One user losing a course is normal; transcripts coming back empty for many users at once
+    (a vendor fault, a 404 wave) is a broken read, and the guard keeps the stored rows.
+    """
+    planned = [key for keys in removals.values() for key in keys]
+    active = connection.scalar(
+        select(func.count())
+        .select_from(lms_enrollments)
+        .where(lms_enrollments.c.deleted_at.is_(None))
+    )
+    check_sweep(lms_enrollments.name, len(planned), int(active or 0), max_share)
+    deleted = soft_delete_keys(connection, lms_enrollments, planned, now=synced_at)
+    stamp(connection, list(removals), synced_at)
+    return deleted
 
 
 async def sync_enrollments(context: SyncContext) -> None:
@@ -128,7 +169,8 @@ async def sync_enrollments(context: SyncContext) -> None:
     with context.engine.connect() as connection:
         people = candidates(connection, full=context.full, now=context.started_at, max_age=max_age)
     report.notes.append(f"{len(people)} partner user(s) to read")
-    stamp = sync_stamp(context.started_at)
+    synced_at = sync_stamp(context.started_at)
+    removals: dict[str, list[Key]] = {}
     batch: list[TranscriptResult] = []
     done = 0
     writing: Awaitable[None] | None = None  # one batch stored while more transcripts arrive
@@ -141,17 +183,24 @@ async def sync_enrollments(context: SyncContext) -> None:
             if len(batch) >= WRITE_EVERY:
                 if writing is not None:
                     await writing
-                writing = context.in_thread(_store, context, batch, report, stamp)
+                writing = context.in_thread(_store, context, batch, report, synced_at, removals)
                 batch = []
     finally:
         if writing is not None:
             await writing
-    _store(context, batch, report, stamp)
+    _store(context, batch, report, synced_at, removals)
+    if removals:
+        with context.write() as connection:
+            report.deleted += remove_gone(connection, removals, synced_at, context.max_delete_share)
 
 
 def _store(
-    context: SyncContext, batch: list[TranscriptResult], report: StreamReport, stamp: datetime
+    context: SyncContext,
+    batch: list[TranscriptResult],
+    report: StreamReport,
+    synced_at: datetime,
+    removals: dict[str, list[Key]],
 ) -> None:
     if batch:
         with context.write() as connection:
-            store_transcripts(connection, batch, report, stamp)
+            store_transcripts(connection, batch, report, synced_at, removals)

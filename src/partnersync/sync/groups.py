@@ -215,6 +215,38 @@ async def read_members(client: NorthpassClient, group_id: str) -> GroupMembers:
     return result
 
 
+async def read_members_confirmed(
+    client: NorthpassClient, group_id: str, stored: set[str]
+) -> GroupMembers:
+    """A listing that would remove members is read a second time, and only the members
+    missing from both reads are gone: the listing pages by offset, and members removed
+    before the cursor during a read shift live ones out of sight."""
+    first = await read_members(client, group_id)
+    if first.missing or first.skipped or stored <= first.person_ids:
+        return first
+    second = await read_members(client, group_id)
+    if second.missing:
+        return second
+    return GroupMembers(group_id, first.person_ids | second.person_ids, second.skipped)
+
+
+def confirmed_members(connection: Connection, group_ids: list[str]) -> dict[str, set[str]]:
+    """The stored confirmed members of these groups."""
+    member = lms_group_members.c
+    found: dict[str, set[str]] = {group_id: set() for group_id in group_ids}
+    for batch in chunked(group_ids, BATCH):
+        rows = connection.execute(
+            select(member.group_id, member.user_id).where(
+                member.group_id.in_(batch),
+                member.deleted_at.is_(None),
+                member.status == "confirmed",
+            )
+        )
+        for group_id, user_id in rows:
+            found[group_id].add(user_id)
+    return found
+
+
 def membership_groups(connection: Connection) -> list[Any]:
     """Live groups whose memberships are kept: partner-linked ones and "All Partners"."""
     rows = connection.execute(
@@ -269,6 +301,7 @@ async def sync_memberships(context: SyncContext) -> None:
     with context.engine.connect() as connection:
         groups = membership_groups(connection)
         targets = groups_to_read(groups, confirmed_counts(connection), full=context.full)
+        stored_members = confirmed_members(connection, targets)
     reported = {group.id: group.memberships_count or 0 for group in groups}
     client = context.northpass
     planned: dict[str, set[str]] = {}
@@ -276,7 +309,7 @@ async def sync_memberships(context: SyncContext) -> None:
     context.progress(MEMBERSHIPS, done, len(targets))
     async for members in fan_out(
         targets,
-        lambda group_id: read_members(client, group_id),
+        lambda group_id: read_members_confirmed(client, group_id, stored_members[group_id]),
         context.settings.northpass_concurrency,
     ):
         context.checkpoint()
@@ -310,7 +343,7 @@ async def sync_memberships(context: SyncContext) -> None:
         unkept = sorted(set(stored) - kept)
         removals = sum(len(users) for users in planned.values()) + sum(stored[g] for g in unkept)
         check_sweep(
-            lms_group_members.name, removals, sum(stored.values()), context.settings.sweep_max_share
+            lms_group_members.name, removals, sum(stored.values()), context.max_delete_share
         )
         for group_id, users in planned.items():
             remove_members(connection, group_id, users, context.started_at)
