@@ -29,6 +29,7 @@ from partnersync.tasks.dry_run import dry_run as run_dry
 from partnersync.tasks.functions import DRY_RUN_TASKS, TASK_FUNCTIONS
 from partnersync.tasks.outcome import RunOutcome
 from partnersync.tasks.registry import SYNC_ALL_ORDER
+from partnersync.tasks.run_all import SkippedTask, all_succeeded, run_all
 from partnersync.tasks.runner import AlreadyRunning, UnknownTask, run_task
 from partnersync.terminal import progress_bars, summary
 from partnersync.types import Mode
@@ -156,19 +157,16 @@ def sync(
     if dry_run:
         print_dry_run(engine, settings, task, "full" if full else "incremental")
         return
-    outcomes: list[RunOutcome] = []
+    outcomes: list[RunOutcome | SkippedTask] = []
+    mode: Mode = "full" if full else "incremental"
     try:
         with progress_bars(console) as callback:
-            for name in names:
+            if task == "all":
+                outcomes = run_all(engine, settings, mode=mode, progress=callback, names=names)
+            else:
                 outcomes.append(
                     run_task(
-                        engine,
-                        settings,
-                        name,
-                        TASK_FUNCTIONS[name],
-                        mode="full" if full else "incremental",
-                        trigger="cli",
-                        progress=callback,
+                        engine, settings, task, TASK_FUNCTIONS[task], mode=mode, progress=callback
                     )
                 )
     except AlreadyRunning as exc:
@@ -180,7 +178,7 @@ def sync(
     finally:
         if outcomes:
             console.print(summary(outcomes))
-    if any(outcome.status != "success" for outcome in outcomes):
+    if not all_succeeded(outcomes):
         raise typer.Exit(EXIT_FAILED)
 
 

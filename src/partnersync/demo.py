@@ -21,10 +21,8 @@ from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate
 from partnersync.db.schema import metadata
 from partnersync.sandbox.server import RunningSandbox, running_sandbox
-from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.outcome import RunOutcome
-from partnersync.tasks.registry import SYNC_ALL_ORDER
-from partnersync.tasks.runner import run_task
+from partnersync.tasks.run_all import all_succeeded, run_all
 from partnersync.terminal import progress_bars, summary
 
 SANDBOX_RATE = 60.0
@@ -76,17 +74,6 @@ def row_counts(engine: Engine) -> Table:
     return table
 
 
-def sync_all(engine: Engine, settings: Settings, console: Console) -> list[RunOutcome]:
-    outcomes = []
-    with progress_bars(console) as progress:
-        for task in SYNC_ALL_ORDER:
-            if task in TASK_FUNCTIONS:
-                outcomes.append(
-                    run_task(engine, settings, task, TASK_FUNCTIONS[task], progress=progress)
-                )
-    return outcomes
-
-
 def run_demo(console: Console, *, serve: bool, port: int, database: Path) -> bool:
     """The tour; returns whether every run succeeded."""
     token = secrets.token_urlsafe(18)
@@ -97,16 +84,17 @@ def run_demo(console: Console, *, serve: bool, port: int, database: Path) -> boo
         settings = demo_settings(sandbox, database.resolve(), token)
         engine = fresh_database(database.resolve())
         console.print(f"embedded database: {database}")
-        outcomes = sync_all(engine, settings, console)
+        with progress_bars(console) as progress:
+            outcomes = run_all(engine, settings, progress=progress)
         console.print(summary(outcomes))
         console.print(row_counts(engine))
-        requests = sum(outcome.report.requests for outcome in outcomes)
+        requests = sum(o.report.requests for o in outcomes if isinstance(o, RunOutcome))
         console.print(
             f"{requests:,} API requests; {time.perf_counter() - started:.1f} s from start to here"
         )
         if serve:
             serve_dashboard(engine, settings, console, port, token)
-    return all(outcome.status == "success" for outcome in outcomes)
+    return all_succeeded(outcomes)
 
 
 def serve_dashboard(

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from partnersync.sync.context import Progress as ProgressCallback
 from partnersync.tasks.outcome import RunOutcome
+from partnersync.tasks.run_all import SkippedTask
 
 
 @contextmanager
@@ -43,7 +44,7 @@ def progress_bars(console: Console) -> Iterator[ProgressCallback | None]:
         yield update
 
 
-def summary(outcomes: Iterable[RunOutcome]) -> Table:
+def summary(outcomes: Iterable[RunOutcome | SkippedTask]) -> Table:
     table = Table(
         "task",
         "status",
@@ -58,6 +59,9 @@ def summary(outcomes: Iterable[RunOutcome]) -> Table:
         title="sync summary",
     )
     for outcome in outcomes:
+        if isinstance(outcome, SkippedTask):
+            table.add_row(outcome.task, "[yellow]skipped[/yellow]", *[""] * 7, outcome.reason)
+            continue
         report = outcome.report
         seconds = (outcome.completed_at - outcome.started_at).total_seconds()
         colour = "green" if outcome.status == "success" else "red"

@@ -14,6 +14,10 @@ looked up and, if it is exactly one other account, the item is sent there.
 A run with refused items still succeeds (they count in `records_failed` and go again next run);
 a run in which every item sent was refused fails, since that points at configuration (a field
 name the tenant lacks, say) rather than at single accounts.
+
+Counts built from half the enrollments would overwrite good numbers in the CRM, so the push
+refuses (and fails, naming why) while the latest finished `sync_enrollments` run failed or a
+partner user's enrollments were never read; however the push was started.
 """
 
 from __future__ import annotations
@@ -24,13 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from partnersync.clients import ImpartnerAccount
 from partnersync.clients.impartner import PATCH_BATCH, ItemOutcome
 from partnersync.config import Settings
 from partnersync.db.bulk import chunked, upsert
-from partnersync.db.schema import partner_push_state, partners
+from partnersync.db.schema import lms_users, partner_push_state, partners, sync_logs
 from partnersync.sync.certifications import (
     Totals,
     assign_categories,
@@ -38,6 +42,7 @@ from partnersync.sync.certifications import (
     certification_totals,
 )
 from partnersync.sync.context import SyncContext
+from partnersync.sync.partner_users import partner_user_ids
 from partnersync.sync.report import StreamReport
 
 STREAM = "impartner.account_push"
@@ -127,9 +132,42 @@ def needs_push(target: Target, state: Any | None) -> bool:
     return state is None or state.last_error is not None or state.pushed_values != target.values
 
 
+class PartialData(RuntimeError):
+    """The data the counts are built from is not complete; nothing is pushed."""
+
+
+def partial_data(connection: Connection) -> str | None:
+    """Why the stored enrollments cannot be trusted for a push now, or None."""
+    latest = connection.execute(
+        select(sync_logs.c.id, sync_logs.c.status)
+        .where(sync_logs.c.sync_type == "sync_enrollments", sync_logs.c.status != "running")
+        .order_by(sync_logs.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if latest is not None and latest.status != "success":
+        return f"the latest sync_enrollments run (#{latest.id}) failed"
+    users = partner_user_ids().subquery()
+    unread = connection.scalar(
+        select(func.count())
+        .select_from(lms_users)
+        .where(
+            lms_users.c.id.in_(select(users.c.user_id)), lms_users.c.enrollments_synced_at.is_(None)
+        )
+    )
+    if unread:
+        return f"{unread} partner user(s) whose enrollments were never read"
+    return None
+
+
 async def sync_to_impartner(context: SyncContext) -> None:
     settings = context.settings
     report = context.report.stream(STREAM)
+    with context.engine.connect() as connection:
+        gap = partial_data(connection)
+    if gap and context.dry_run:
+        report.notes.append(f"a real push would refuse now: {gap}")
+    elif gap:
+        raise PartialData(f"refusing to push counts from partial data: {gap}; run sync_enrollments")
     with context.write() as connection:
         rules = category_rules(connection, settings.certification_categories)
         recategorised = assign_categories(connection, rules)

@@ -11,20 +11,53 @@ class TaskSpec:
     interval_minutes: int
     description: str
     is_pull: bool = False
+    upstream: tuple[str, ...] = ()
+    """Tasks whose data this one builds on: in `sync all`, it is skipped when one failed."""
 
 
 TASKS: tuple[TaskSpec, ...] = (
     TaskSpec("impartner_sync", 360, "Impartner accounts and users → partners, contacts", True),
     TaskSpec("sync_courses", 240, "Northpass course catalog → lms_courses", True),
-    TaskSpec("sync_npcu", 360, "course properties (npcu) → lms_courses.npcu_value", True),
-    TaskSpec("sync_users", 120, "Northpass people → lms_users", True),
-    TaskSpec("sync_groups", 120, "groups, memberships, group ↔ partner matching", True),
-    TaskSpec("sync_enrollments", 240, "transcripts of partner users → lms_enrollments", True),
-    TaskSpec("sync_to_impartner", 360, "certification counts and NPCU totals → Impartner"),
     TaskSpec(
-        "group_analysis", 360, "LMS users who look like a partner's people but are not in its group"
+        "sync_npcu",
+        360,
+        "course properties (npcu) → lms_courses.npcu_value",
+        True,
+        ("sync_courses",),
     ),
-    TaskSpec("group_members_sync", 360, "pending local memberships → Northpass, then confirmed"),
+    TaskSpec("sync_users", 120, "Northpass people → lms_users", True),
+    TaskSpec(
+        "sync_groups",
+        120,
+        "groups, memberships, group ↔ partner matching",
+        True,
+        ("impartner_sync",),
+    ),
+    TaskSpec(
+        "sync_enrollments",
+        240,
+        "transcripts of partner users → lms_enrollments",
+        True,
+        ("impartner_sync", "sync_users", "sync_groups"),
+    ),
+    TaskSpec(
+        "sync_to_impartner",
+        360,
+        "certification counts and NPCU totals → Impartner",
+        upstream=("impartner_sync", "sync_courses", "sync_npcu", "sync_enrollments"),
+    ),
+    TaskSpec(
+        "group_analysis",
+        360,
+        "LMS users who look like a partner's people but are not in its group",
+        upstream=("impartner_sync", "sync_users", "sync_groups"),
+    ),
+    TaskSpec(
+        "group_members_sync",
+        360,
+        "pending local memberships → Northpass, then confirmed",
+        upstream=("sync_groups",),
+    ),
     TaskSpec("cleanup", 1440, "removes old run history"),
 )
 """In the dependency order of DESIGN §4; `cleanup` is not part of `sync all`."""
