@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, select
 
 from partnersync.db.bulk import SweepRefused, WriteCounts, soft_delete_missing, upsert
-from partnersync.db.schema import lms_courses, lms_group_members
+from partnersync.db.schema import lms_courses, lms_group_members, lms_users
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -167,3 +167,16 @@ def test_matches_a_plain_python_model(
                 )
                 assert got_deleted == len(missing)
         assert stored_courses(engine) == model
+
+
+def test_opaque_ids_differing_in_case_or_a_trailing_space_are_different_rows(
+    engine: Engine,
+) -> None:
+    ids = ["abc", "ABC", "abc ", "Äbc", "äbc"]
+    with engine.begin() as connection:
+        counts = upsert(connection, lms_users, [{"id": i, "status": "active"} for i in ids])
+    assert counts.created == len(ids)
+    with engine.begin() as connection:
+        again = upsert(connection, lms_users, [{"id": i, "status": "active"} for i in ids])
+        stored = sorted(connection.scalars(select(lms_users.c.id)))
+    assert (again.unchanged, stored) == (len(ids), sorted(ids))

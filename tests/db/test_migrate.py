@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select, update
+from sqlalchemy import Engine, create_engine, inspect, select, text, update
 
-from partnersync.db.migrate import migrate
+from partnersync.db.engine import make_engine
+from partnersync.db.migrate import alembic_config, migrate
 from partnersync.db.schema import metadata, scheduled_tasks
 from partnersync.tasks.registry import TASKS
 
@@ -121,3 +123,37 @@ def test_second_migrate_keeps_operator_changes(engine: Engine) -> None:
         ).one()
         total = len(connection.execute(select(scheduled_tasks.c.id)).all())
     assert (row.enabled, row.interval_minutes, total) == (False, 15, 10)
+
+
+def test_an_existing_mariadb_database_gets_byte_for_byte_ids_and_keeps_its_rows(
+    mariadb_engine: Engine,
+) -> None:
+    """0001 → 0002 on a database with data: ids change collation, nothing is lost."""
+    name = f"{mariadb_engine.url.database}_upgrade"
+    admin = create_engine(mariadb_engine.url.set(database=""))
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+    engine = make_engine(
+        mariadb_engine.url.set(database=name).render_as_string(hide_password=False)
+    )
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0001")
+            connection.execute(text("INSERT INTO lms_users (id, status) VALUES ('Abc', 'active')"))
+        migrate(engine)
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO lms_users (id, status) VALUES ('abc', 'active')"))
+            ids = sorted(connection.scalars(text("SELECT id FROM lms_users")))
+            collation = connection.scalar(
+                text(
+                    "SELECT collation_name FROM information_schema.columns WHERE "
+                    "table_schema = DATABASE() AND table_name = 'lms_users' AND column_name = 'id'"
+                )
+            )
+        assert (ids, collation) == (["Abc", "abc"], "utf8mb4_nopad_bin")
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()

@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects import mysql
 
 from partnersync.db.types import UtcDateTime
 
@@ -45,7 +46,19 @@ MARIADB: dict[str, Any] = {
     "mysql_collate": "utf8mb4_unicode_ci",
 }
 
-LmsId = String(64)
+OPAQUE_ID_COLLATION = "utf8mb4_nopad_bin"
+"""Vendor ids are opaque: compared byte for byte, so ids that differ in case or in a trailing
+space are two rows, not one (MariaDB's `_ci` collations fold case, and PAD SPACE collations,
+`utf8mb4_bin` included, ignore trailing spaces). SQLite's default BINARY already does this."""
+
+
+def opaque_id(length: int) -> Any:
+    return String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation=OPAQUE_ID_COLLATION), "mysql", "mariadb"
+    )
+
+
+LmsId = opaque_id(64)
 Email = String(320)
 
 
@@ -62,7 +75,7 @@ partners = Table(
     Column("partner_tier", String(64)),
     Column("account_status", String(64)),
     Column("partner_type", String(128)),
-    Column("salesforce_id", String(32)),
+    Column("salesforce_id", opaque_id(32)),
     Column("website", String(500)),
     Column("region", String(128)),
     Column("country", String(128)),
