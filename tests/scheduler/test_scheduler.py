@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
+import structlog
 import time_machine
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, text, update
 
 from partnersync.config import Settings
 from partnersync.db.schema import scheduled_tasks, sync_logs
@@ -213,3 +215,30 @@ def test_the_loop_ticks_until_stopped_and_restarts_when_a_slot_frees(engine: Eng
     ]
     make_due(engine, "sync_users")
     assert scheduler.tick() == []
+
+
+def test_a_run_that_cannot_be_started_backs_off_and_logs_its_traceback_once(
+    engine: Engine,
+) -> None:
+    """Its claim fails (the history table is gone): no busy loop of claims and tracebacks."""
+    only(engine, "sync_users")
+    scheduler = Scheduler(
+        engine,
+        settings(PARTNERSYNC_SCHEDULER_TICK_SECONDS=0.05),
+        functions={"sync_users": quick},
+    )
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE sync_logs RENAME TO sync_logs_away"))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            scheduler.start()
+            time.sleep(2.5)
+            scheduler.stop()
+            idle(scheduler)
+    finally:
+        scheduler.shutdown(grace=1)
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE sync_logs_away RENAME TO sync_logs"))
+    attempts = [entry for entry in logs if "started" in entry["event"]]
+    assert 2 <= len(attempts) <= 4  # after 0 s, 1 s and 2 s: not one per 50 ms tick
+    assert sum("exc_info" in entry for entry in attempts) == 1

@@ -27,12 +27,21 @@ from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.history import INTERRUPTED
 from partnersync.tasks.outcome import RunOutcome, fail_run
 from partnersync.tasks.registry import TASKS
-from partnersync.tasks.runner import AlreadyRunning, TaskFunction, run_task
+from partnersync.tasks.runner import (
+    AlreadyRunning,
+    StartedRun,
+    TaskFunction,
+    execute_run,
+    start_run,
+)
 from partnersync.tasks.timing import CANCEL_WAIT_SECONDS
 from partnersync.types import Mode
 
 ORDER: tuple[str, ...] = tuple(task.name for task in TASKS)
 """Dependency order of DESIGN §4, with `cleanup` last."""
+
+START_RETRY_MAX_SECONDS = 300.0
+"""A run that cannot be started (its claim fails) is retried at most this far apart."""
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +83,9 @@ class Scheduler:
         self._wake = threading.Event()
         self._loop: threading.Thread | None = None
         self._reported_unrunnable: set[str] = set()
+        self._start_failures: dict[str, int] = {}
+        self._not_before: dict[str, float] = {}
+        """Tasks whose run could not be started wait here (monotonic time) before a retry."""
 
     @property
     def running(self) -> list[str]:
@@ -105,7 +117,8 @@ class Scheduler:
         self._report_unrunnable([s for s in states if s.name not in self.functions], now)
         with self._lock:
             free = self.max_concurrent - len(self._runs)
-            runnable = [state for state in states if state.name in self.functions]
+            waiting = {t for t, at in self._not_before.items() if at > time.monotonic()}
+            runnable = [s for s in states if s.name in self.functions and s.name not in waiting]
             started = due_tasks(runnable, now, self.order, free, busy=set(self._runs))
             for task in started:
                 self._start(task)
@@ -140,31 +153,65 @@ class Scheduler:
         return scheduled_mode(last_full, self.clock(), timedelta(hours=hours) if hours else None)
 
     def _run(self, task: TaskState) -> None:
+        woke = True
         try:
-            outcome = run_task(
+            run = start_run(
                 self.engine,
                 self.settings,
                 task.name,
-                self.functions[task.name],
                 mode=self._mode(task.name),
                 trigger="schedule",
                 owner=self.owner,
-                scheduled_for=task.next_run_at,
                 clock=self.clock,
-                cancel=self._cancel,
                 expected_token=task.lease_token,
             )
         except AlreadyRunning:
             log.debug("taken by another replica", task=task.name)
-        except Exception:
-            log.exception("run could not be started", task=task.name)
+        except Exception as exc:
+            woke = False  # retrying at once would spin; the backoff decides when
+            self._start_failed(task.name, exc)
         else:
-            if self.on_outcome is not None:
-                self.on_outcome(outcome)
+            self._start_failures.pop(task.name, None)
+            self._execute(run, task)
         finally:
             with self._lock:
                 self._runs.pop(task.name, None)
-            self._wake.set()  # a slot is free: look again without waiting a whole tick
+            if woke:
+                self._wake.set()  # a slot is free: look again without waiting a whole tick
+
+    def _execute(self, run: StartedRun, task: TaskState) -> None:
+        try:
+            outcome = execute_run(
+                self.engine,
+                self.settings,
+                run,
+                self.functions[task.name],
+                scheduled_for=task.next_run_at,
+                clock=self.clock,
+                cancel=self._cancel,
+            )
+        except Exception:  # the runner recorded what it could; the thread must not die
+            log.exception("run ended without an outcome", task=task.name)
+            return
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    def _start_failed(self, task: str, exc: Exception) -> None:
+        """Back off 1, 2, 4 … s (at most `START_RETRY_MAX_SECONDS`); the traceback once."""
+        failures = self._start_failures.get(task, 0) + 1
+        self._start_failures[task] = failures
+        delay = min(2.0 ** (failures - 1), START_RETRY_MAX_SECONDS)
+        self._not_before[task] = time.monotonic() + delay
+        if failures == 1:
+            log.exception("run could not be started; retrying with backoff", task=task)
+        else:
+            log.warning(
+                "run still cannot be started",
+                task=task,
+                attempts=failures,
+                retry_in_seconds=delay,
+                error=type(exc).__name__,
+            )
 
     # --- the loop and shutdown -----------------------------------------------------------
 
