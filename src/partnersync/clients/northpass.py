@@ -1,9 +1,9 @@
 """Northpass LMS API v2 client: paths, parameters and record shapes only.
 
-Rate limit, retries and counting live in `ApiSession`. Paging follows the rules in DESIGN §3:
-`page` + `limit`, continue while `links.next` is present and `data` is non-empty, never read
-`meta`. A `next` link that lost our `limit`, filters or sort (or points elsewhere) is not
-followed verbatim; the next page is requested from our own parameters instead.
+Rate limit, retries and counting live in `ApiSession`. Paging follows the rules in
+docs/design.md §3: `page` + `limit`, continue while `links.next` is present and `data` is
+non-empty, never read `meta`. A `next` link that lost our `limit`, filters or sort (or points
+elsewhere) is not followed verbatim; the next page is requested from our own parameters instead.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from partnersync.clients.transport import ApiKeyAuth, ApiRequest, RequestStats
 
 M = TypeVar("M", bound=BaseModel)
 
-# Batch size for membership writes (DESIGN issue 4; the original system used 50 as well).
+# Batch size for membership writes (the original system used 50 as well).
 MEMBERSHIP_BATCH = 50
 
 

@@ -1,4 +1,4 @@
-"""The whole schema in SQLAlchemy Core. Column names in DESIGN §2.5 are a contract.
+"""The whole schema in SQLAlchemy Core. Column names in docs/design.md §2.5 are a contract.
 
 Conventions:
 - every timestamp is a UTC instant (`UtcDateTime`); `*_lms` / `*_source` columns hold

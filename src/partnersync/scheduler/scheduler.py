@@ -38,7 +38,7 @@ from partnersync.tasks.timing import CANCEL_WAIT_SECONDS
 from partnersync.types import Mode
 
 ORDER: tuple[str, ...] = tuple(task.name for task in TASKS)
-"""Dependency order of DESIGN §4, with `cleanup` last."""
+"""Dependency order of docs/design.md §4, with `cleanup` last."""
 
 START_RETRY_MAX_SECONDS = 300.0
 """A run that cannot be started (its claim fails) is retried at most this far apart."""

@@ -1,4 +1,4 @@
-"""The one certification rule (DESIGN §3), shared by the push, the dashboard and the API.
+"""The one certification rule (docs/design.md §3), shared by the push, the dashboard and the API.
 
 A partner's certification count is the number of distinct (user, course) pairs where the user
 is a partner user of that partner, the enrollment is completed, live and not expired, and the

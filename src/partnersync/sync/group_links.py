@@ -1,6 +1,6 @@
 """Operator-set group ↔ partner links: set, clear and list (used by the CLI, later the API).
 
-A manual link is one the matcher never overwrites (DESIGN §3). Clearing it hands the group
+A manual link is one the matcher never overwrites (docs/design.md §3). Clearing it hands the group
 back to automatic matching: the next `sync_groups` may link it again by name.
 """
 

@@ -1,4 +1,4 @@
-"""Group ↔ partner matching by name (DESIGN §3), as pure functions.
+"""Group ↔ partner matching by name (docs/design.md §3), as pure functions.
 
 Tiers, strongest first; a group takes the first tier that finds a candidate, and a tier
 that finds several partners is ambiguous and links nothing (a wrong link is worse than

@@ -1,4 +1,4 @@
-"""Who counts as a partner user (DESIGN §2.3), defined once for every task.
+"""Who counts as a partner user (docs/design.md §2.3), defined once for every task.
 
 A partner user is a live LMS user who is a confirmed member of a live group linked to an
 active partner, or whom a live, active contact of an active partner is linked to (by email).

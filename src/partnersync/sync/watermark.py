@@ -1,4 +1,4 @@
-"""Watermark arithmetic (DESIGN §3), as pure functions.
+"""Watermark arithmetic (docs/design.md §3), as pure functions.
 
 An incremental read asks for `updated_at ≥ watermark − overlap`. After the whole stream
 succeeded the watermark moves to `min(max updated_at seen, run start)`: never past the

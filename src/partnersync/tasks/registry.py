@@ -1,4 +1,4 @@
-"""The ten contract tasks (DESIGN §2.3): names, default intervals and `sync all` order."""
+"""The ten contract tasks (docs/design.md §2.3): names, default intervals and `sync all` order."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ TASKS: tuple[TaskSpec, ...] = (
     ),
     TaskSpec("cleanup", 1440, "removes old run history"),
 )
-"""In the dependency order of DESIGN §4; `cleanup` is not part of `sync all`."""
+"""In the dependency order of docs/design.md §4; `cleanup` is not part of `sync all`."""
 
 TASKS_BY_NAME = {task.name: task for task in TASKS}
 SYNC_ALL_ORDER = tuple(task.name for task in TASKS if task.name != "cleanup")

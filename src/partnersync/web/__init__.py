@@ -1,1 +1,1 @@
-"""The HTTP API (DESIGN §2.4) and the dashboard, served by `partnersync serve`."""
+"""The HTTP API (docs/design.md §2.4) and the dashboard, served by `partnersync serve`."""

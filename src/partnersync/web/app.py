@@ -1,4 +1,4 @@
-"""The FastAPI application: the API of DESIGN §2.4, its extensions, and the dashboard."""
+"""The FastAPI application: the API of docs/design.md §2.4, its extensions, and the dashboard."""
 
 from __future__ import annotations
 
