@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from partnersync.clients import NorthpassPerson, Page
 from partnersync.db.bulk import upsert
@@ -120,3 +120,35 @@ def test_out_of_range_over_long_and_repeated_records_are_counted_not_stored(
     assert "first_name: 300 characters" in reasons and "id seen twice" in reasons
     stored = people(engine)
     assert set(stored) == {"a", "c", "d"} and stored["a"].first_name == "Ann"
+
+
+def test_an_error_no_row_caused_fails_the_run_instead_of_rejecting_every_row(
+    engine: Engine, sandbox: RunningSandbox
+) -> None:
+    """A missing column (a schema out of step) is not ten bad records: the run fails and its
+    watermark stays, so the records are read again once the cause is fixed."""
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE lms_courses RENAME COLUMN status TO status_gone"))
+    try:
+        outcome = run(engine, sandbox, "sync_courses", "full")
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE lms_courses RENAME COLUMN status_gone TO status"))
+    assert outcome.status == "failed"
+    assert outcome.report.total("failed") == 0
+    assert watermark(engine, "northpass.courses") is None
+    assert "\n" not in (outcome.error or "") and "[SQL" not in (outcome.error or "")
+
+
+def test_an_npcu_text_too_long_to_store_skips_that_course_only(
+    engine: Engine, sandbox: RunningSandbox
+) -> None:
+    run(engine, sandbox, "sync_courses", "full")
+    ds = sandbox.dataset
+    course = sorted(ds.courses)[0]
+    ds.set_course_property(course, "npcu", "0" * 80 + "1")
+    outcome = run(engine, sandbox, "sync_npcu", "full")
+    assert outcome.status == "success", outcome.error
+    assert outcome.report.total("failed") >= 1
+    examples = outcome.report.streams["northpass.course_properties"].examples
+    assert any("npcu_raw" in example for example in examples)

@@ -167,3 +167,15 @@ def test_a_log_row_marked_abandoned_keeps_that_verdict(engine: Engine) -> None:
     run_task(engine, settings(), "sync_users", abandoned_meanwhile)
     (log,) = log_rows(engine)
     assert (log.status, log.error_message) == ("failed", ABANDONED)
+
+
+def test_an_error_text_utf8_cannot_carry_is_still_recorded(engine: Engine) -> None:
+    """A vendor's error detail with a lone surrogate must not keep the run `running`."""
+
+    async def fails(context: SyncContext) -> None:
+        raise RuntimeError("Impartner said: bad name '\ud800'")
+
+    outcome = run_task(engine, settings(), "sync_users", fails)
+    assert outcome.status == "failed" and "\\ud800" in (outcome.error or "")
+    (log,) = log_rows(engine)
+    assert (log.status, task_row(engine).status) == ("failed", "idle")

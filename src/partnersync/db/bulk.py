@@ -34,9 +34,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql, sqlite
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
-from partnersync.db.engine import is_mariadb, savepoint
+from partnersync.db.engine import describe_database_error, is_mariadb, savepoint
 
 Row = Mapping[str, Any]
 Key = tuple[Any, ...]
@@ -136,24 +136,32 @@ def unstorable(table: Table, row: Mapping[str, Any]) -> str | None:
 
 def refusal(exc: BaseException) -> str:
     """A database refusal in one line, without the statement or its parameters."""
-    original = getattr(exc, "orig", None) or exc
-    args = getattr(original, "args", ())
-    code = f" {args[0]}" if args and isinstance(args[0], int) else ""
-    return f"refused by the database: {type(original).__name__}{code}"
+    return "refused by the database: " + describe_database_error(exc).removeprefix(
+        "database error "
+    )
 
 
-LOST_CONNECTION_CODES = frozenset({1205, 1213, 2006, 2013, 2055})
-"""Lock wait, deadlock and lost connections: the transaction is gone, not one row's fault."""
+ROW_FAULT_CODES = frozenset({1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1451, 1452, 3140})
+"""MariaDB errors one row's values cause (null, duplicate, range, truncation, bad text or date,
+foreign key, JSON). Anything else — a deadlock, a lost connection, a missing table or
+privilege, a full disk, a savepoint that no longer exists — means the work is lost or every
+row would fail, so it is raised, never blamed on the rows."""
 
 
 def _row_fault(exc: BaseException) -> bool:
-    """True when `exc` may be one row's fault (isolate it), False when the work is lost."""
+    """True when `exc` is one row's fault (isolate it), False when it must fail the run."""
+    if isinstance(exc, UnicodeError | OverflowError):
+        return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return False
         args = getattr(exc.orig, "args", ())
-        return not (args and args[0] in LOST_CONNECTION_CODES)
-    return isinstance(exc, StatementError | UnicodeError | OverflowError)
+        if args and isinstance(args[0], int):
+            return args[0] in ROW_FAULT_CODES
+        return isinstance(exc, IntegrityError | DataError)  # SQLite: constraints, values
+    if isinstance(exc, StatementError):  # a value the driver could not bind
+        return isinstance(exc.orig, UnicodeError | OverflowError | ValueError | TypeError)
+    return False
 
 
 def key_columns(table: Table, key: Sequence[str] | None) -> list[Column[Any]]:

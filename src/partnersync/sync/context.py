@@ -122,6 +122,12 @@ class SyncContext:
             if self.dry_run:
                 transaction.rollback()
 
+    def confirm_lease(self) -> None:
+        """Check the lease in the database now: called right before every vendor write, which
+        no transaction can fence (a resumed process's heartbeat may not have noticed yet)."""
+        with self.write():
+            pass
+
     def in_thread(self, function: Callable[..., None], *args: Any) -> asyncio.Future[None]:
         """Run blocking database work in a thread, so requests go on while it writes.
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from partnersync.clients import NorthpassCourse, NorthpassCourseProperties, Page
+from partnersync.db.bulk import unstorable
 from partnersync.db.schema import lms_courses
 from partnersync.sync.collection import Stream, confirmed_gone_in_northpass, pull
 from partnersync.sync.context import SyncContext
@@ -83,6 +84,10 @@ def npcu_of(
         return 0, None
     if properties.npcu is None or properties.npcu not in VALID_NPCU:
         report.fail(properties.id, f"invalid npcu value: {raw!r} is not 0, 1 or 2")
+        return None
+    problem = unstorable(lms_courses, {"npcu_raw": str(raw)})
+    if problem:
+        report.fail(properties.id, problem)
         return None
     return properties.npcu, str(raw)
 

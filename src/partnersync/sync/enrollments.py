@@ -14,11 +14,14 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, func, or_, select, update
 
-from partnersync.clients import TranscriptItem
+from partnersync.clients import NorthpassClient, TranscriptItem
+from partnersync.clients.fanout import fan_out
 from partnersync.clients.northpass import TranscriptResult
 from partnersync.db.bulk import (
+    DEFAULT_BATCH,
     Key,
     check_sweep,
+    chunked,
     soft_delete_keys,
     sweep_candidates,
     unstorable,
@@ -163,11 +166,46 @@ def remove_gone(
     return deleted
 
 
+async def read_transcript_confirmed(
+    client: NorthpassClient, person_id: str, stored: set[str]
+) -> TranscriptResult:
+    """A transcript that would drop stored items is read a second time, and only the items
+    missing from both reads are gone: transcripts page by offset, and a transient 404 reads
+    as an empty transcript."""
+    first = await client.transcript(person_id)
+    if stored <= _seen_ids(first):
+        return first
+    second = await client.transcript(person_id)
+    items = {item.id: item for item in first.items}
+    items.update({item.id: item for item in second.items})
+    return TranscriptResult(person_id, list(items.values()), second.skipped)
+
+
+def _seen_ids(transcript: TranscriptResult) -> set[str]:
+    ids = {item.id for item in transcript.items}
+    return ids | {skip.id for skip in transcript.skipped if skip.id is not None}
+
+
+def stored_enrollment_ids(connection: Connection, people: list[str]) -> dict[str, set[str]]:
+    """The live enrollment ids of these users."""
+    found: dict[str, set[str]] = {}
+    for batch in chunked(people, DEFAULT_BATCH):
+        rows = connection.execute(
+            select(lms_enrollments.c.user_id, lms_enrollments.c.id).where(
+                lms_enrollments.c.user_id.in_(batch), lms_enrollments.c.deleted_at.is_(None)
+            )
+        )
+        for user_id, enrollment_id in rows:
+            found.setdefault(user_id, set()).add(enrollment_id)
+    return found
+
+
 async def sync_enrollments(context: SyncContext) -> None:
     report = context.report.stream(STREAM)
     max_age = timedelta(days=context.settings.max_age_days)
     with context.engine.connect() as connection:
         people = candidates(connection, full=context.full, now=context.started_at, max_age=max_age)
+        stored = stored_enrollment_ids(connection, people)
     report.notes.append(f"{len(people)} partner user(s) to read")
     synced_at = sync_stamp(context.started_at)
     removals: dict[str, list[Key]] = {}
@@ -175,7 +213,13 @@ async def sync_enrollments(context: SyncContext) -> None:
     done = 0
     writing: Awaitable[None] | None = None  # one batch stored while more transcripts arrive
     try:
-        async for transcript in context.northpass.transcripts(people):
+        client = context.northpass
+        transcripts = fan_out(
+            people,
+            lambda person: read_transcript_confirmed(client, person, stored.get(person, set())),
+            context.settings.northpass_concurrency,
+        )
+        async for transcript in transcripts:
             context.checkpoint()
             batch.append(transcript)
             done += 1

@@ -167,7 +167,12 @@ def renew(
     ttl: timedelta,
     progress: dict[str, Any] | None = None,
 ) -> bool:
-    """Extend the lease from `now` (None: the database clock); False means it was lost."""
+    """Extend the lease from `now` (None: the database clock, read once the row is locked, so
+    time spent waiting for the run's own write transaction is not lost); False: it was lost."""
+    try:
+        fence(connection, lease)
+    except LeaseLost:
+        return False
     if now is None:
         now = database_now(connection)
     values: dict[str, Any] = {"lease_expires_at": now + ttl, "heartbeat_at": now}
@@ -211,10 +216,11 @@ def reap_expired(connection: Connection, now: datetime | None = None) -> list[st
     for row in rows:
         freed = connection.execute(
             update(scheduled_tasks)
-            .where(
+            .where(  # checked again on the locked row: a renewal since the read wins
                 scheduled_tasks.c.task_type == row.task_type,
                 scheduled_tasks.c.lease_token == row.lease_token,
                 scheduled_tasks.c.status == "running",
+                scheduled_tasks.c.lease_expires_at <= now,
             )
             .values(
                 status="idle",

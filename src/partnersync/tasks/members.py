@@ -20,6 +20,7 @@ from partnersync.db.bulk import chunked
 from partnersync.db.schema import lms_group_members, lms_groups
 from partnersync.sync.context import SyncContext
 from partnersync.sync.groups import read_members
+from partnersync.sync.report import printable
 
 STREAM = "northpass.pending_memberships"
 NOT_LISTED = "added, but not listed by Northpass when read back"
@@ -65,7 +66,10 @@ def keep_pending(connection: Connection, group_id: str, errors: dict[str, str]) 
             member.status == "pending",
         )
         .values(pending_error=bindparam("reason")),
-        [{"uid": user_id, "reason": reason[:2000]} for user_id, reason in errors.items()],
+        [
+            {"uid": user_id, "reason": printable(reason)[:2000]}
+            for user_id, reason in errors.items()
+        ],
     )
 
 
@@ -113,6 +117,7 @@ async def _write_group(
     if not live:
         return dict.fromkeys(users, "the group is deleted locally")
     client = context.northpass
+    context.confirm_lease()
     try:
         written = await client.add_group_members(group_id, users)
     except ApiError as exc:

@@ -205,6 +205,7 @@ class Push:
         self.context.progress(STREAM, done, len(due))
         for batch in chunked(due, PATCH_BATCH):
             self.context.checkpoint()
+            self.context.confirm_lease()
             outcomes = await self.context.impartner.update_accounts([t.item() for t in batch])
             failures += self.record(batch, outcomes)
             done += len(batch)
@@ -289,6 +290,7 @@ class Push:
                 remaining.append((target, outcome))
         for batch in chunked(retry, PATCH_BATCH):
             self.context.checkpoint()
+            self.context.confirm_lease()
             outcomes = await self.context.impartner.update_accounts(
                 [target.item(account) for target, account in batch]
             )
