@@ -90,3 +90,22 @@ def test_watermarks_listed_and_reset(tmp_path: Path) -> None:
     assert run("watermarks", "--reset", "northpass.people", env=env).returncode == 2
     remaining = run("watermarks", env=env).stdout
     assert "northpass.people" not in remaining and "impartner.users" in remaining
+
+
+def test_vendor_text_is_printed_literally_never_as_markup() -> None:
+    """A vendor error holding `[/red]` crashed the summary; `filter[...]` lost its brackets."""
+    from datetime import UTC, datetime
+
+    from partnersync import cli
+    from partnersync.sync.report import RunReport
+    from partnersync.tasks.outcome import RunOutcome
+    from partnersync.terminal import summary
+
+    error = "ApiError: GET /v2/people?filter[updated_at][gteq]=2026-12-01 → 422 [/red] [bold]x"
+    now = datetime.now(UTC)
+    outcome = RunOutcome("sync_users", 1, "failed", error, RunReport(), now, now)
+    with cli.console.capture() as captured:
+        cli.console.width = 400
+        cli.console.print(summary([outcome]))
+    assert "filter[updated_at][gteq]=2026-12-01" in captured.get()
+    assert "[/red] [bold]x" in captured.get()

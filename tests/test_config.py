@@ -17,7 +17,7 @@ def _no_stray_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_defaults_are_the_contract_defaults() -> None:
     settings = load_settings()
-    assert settings.database_url == "sqlite:///partnersync.db"
+    assert settings.database_url.get_secret_value() == "sqlite:///partnersync.db"
     assert settings.northpass_base_url == "https://api.northpass.com"
     assert settings.impartner_base_url == "https://prod.impartner.live"
     assert settings.impartner_tenant_id == 1
@@ -49,10 +49,10 @@ def test_malformed_setting_is_named_and_its_value_not_echoed(
 
 def test_secrets_stay_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMPARTNER_API_KEY", "s3cret-key")
-    monkeypatch.setenv("PARTNERSYNC_API_TOKEN", "tok-123")
+    monkeypatch.setenv("PARTNERSYNC_API_TOKEN", "tok-123-and-long-enough")
     settings = load_settings()
     assert "s3cret-key" not in repr(settings)
-    assert "tok-123" not in str(settings.model_dump())
+    assert "tok-123-and-long-enough" not in str(settings.model_dump())
 
 
 def test_required_secret_names_its_variable() -> None:

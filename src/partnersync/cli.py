@@ -7,12 +7,15 @@ already running elsewhere.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Connection, Engine, select
 
 from partnersync import logs
@@ -40,9 +43,14 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_ALREADY_RUNNING = 3
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-console = Console()
-err = Console(stderr=True)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help=__doc__,
+    pretty_exceptions_show_locals=False,  # a frame's locals may hold settings or a database URL
+)
+console = Console(markup=False, highlight=False)  # vendor and database text is shown literally
+err = Console(stderr=True, markup=False, highlight=False)
 
 
 @app.callback()
@@ -54,16 +62,22 @@ def main(
     try:
         logs.configure(log_level, json=log_json)
     except ValueError as exc:
-        err.print(f"[red]invalid configuration: PARTNERSYNC_LOG_LEVEL: {exc}[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(f"invalid configuration: PARTNERSYNC_LOG_LEVEL: {exc}")
 
 
 def settings_or_exit() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except ConfigError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(str(exc))
+    logs.redact(settings.secrets())
+    return settings
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """One line on stderr, printed literally (it may quote vendor or database text), then exit."""
+    err.print(Text(message, style="red"))
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -73,6 +87,12 @@ def migrate() -> None:
     engine = make_engine(settings.database_url)
     added = run_migrations(engine)
     console.print(f"schema is current; {added} task(s) added to the registry")
+
+
+@app.command()
+def token() -> None:
+    """Print a new random API token (256 bits) for PARTNERSYNC_API_TOKEN."""
+    typer.echo(secrets.token_urlsafe(32))
 
 
 @app.command()
@@ -99,8 +119,7 @@ def sandbox(
     from partnersync.sandbox.server import main as serve_sandbox
 
     if size not in SIZES:
-        err.print(f"[red]unknown size {size!r}; choose one of {', '.join(SIZES)}[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        fail(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
     serve_sandbox(size, port, seed)
 
 
@@ -142,14 +161,12 @@ def sync(
     names = [name for name in SYNC_ALL_ORDER if name in TASK_FUNCTIONS] if task == "all" else [task]
     unknown = [name for name in names if name not in TASK_FUNCTIONS]
     if unknown:
-        err.print(f"[red]unknown task {unknown[0]!r}; known: {', '.join(TASK_FUNCTIONS)}[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        fail(f"unknown task {unknown[0]!r}; known: {', '.join(TASK_FUNCTIONS)}")
     if dry_run and task not in DRY_RUN_TASKS:
-        err.print(
-            f"[red]--dry-run is not supported by {task!r}; "
-            f"tasks that support it: {', '.join(sorted(DRY_RUN_TASKS))}[/red]"
+        fail(
+            f"--dry-run is not supported by {task!r}; "
+            f"tasks that support it: {', '.join(sorted(DRY_RUN_TASKS))}"
         )
-        raise typer.Exit(EXIT_USAGE)
     settings = settings_or_exit()
     if allow_mass_delete:
         settings = settings.model_copy(update={"allow_mass_delete": True})
@@ -170,11 +187,9 @@ def sync(
                     )
                 )
     except AlreadyRunning as exc:
-        err.print(f"[yellow]{exc}[/yellow]")
-        raise typer.Exit(EXIT_ALREADY_RUNNING) from None
+        fail(str(exc), EXIT_ALREADY_RUNNING)
     except (UnknownTask, ConfigError) as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(f"{exc}")
     finally:
         if outcomes:
             console.print(summary(outcomes))
@@ -187,12 +202,11 @@ def print_dry_run(engine: Engine, settings: Settings, task: str, mode: Mode) -> 
     try:
         result = run_dry(engine, settings, TASK_FUNCTIONS[task], mode=mode)
     except ConfigError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(f"{exc}")
     typer.echo(json.dumps(result.planned, indent=2, sort_keys=True))
     for stream in result.report.streams.values():
         for note in stream.notes:
-            err.print(note)
+            err.print(Text(note))
 
 
 @app.command()
@@ -207,8 +221,7 @@ def watermarks(
         with engine.begin() as connection:
             forgotten = reset_watermark(connection, None if reset == "all" else reset)
         if not forgotten:
-            err.print(f"[red]no watermark for {reset!r}; see `partnersync watermarks`[/red]")
-            raise typer.Exit(EXIT_USAGE)
+            fail(f"no watermark for {reset!r}; see `partnersync watermarks`")
         console.print(f"forgot {forgotten} watermark(s)")
         return
     with engine.connect() as connection:
@@ -289,13 +302,11 @@ def serve(
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
     if not is_current(engine):
-        err.print("[red]the database schema is not current; run `partnersync migrate` first[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        fail("the database schema is not current; run `partnersync migrate` first")
     try:
         api, scheduler = build_service(engine, settings, owner=owner, max_concurrent=max_concurrent)
     except ConfigError as exc:
-        err.print(f"[red]{exc}: the HTTP API does not start without a token[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(f"{exc}: the HTTP API does not start without a token")
     host = host or settings.http_host
     port = settings.http_port if port is None else port
     console.print(f"partnersync: dashboard and API on http://{host}:{port}/")
@@ -319,8 +330,7 @@ def link_set(
             partner = group_links.resolve_partner(connection, partner_id, impartner_id)
             group_links.set_manual_link(connection, group_id, partner)
     except group_links.LinkError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(f"{exc}")
     console.print(f"group {group_id} is linked to partner {partner} (manual)")
 
 
@@ -332,8 +342,7 @@ def link_clear(group_id: str = typer.Argument(..., help="the Northpass group id"
         with engine.begin() as connection:
             group_links.clear_manual_link(connection, group_id)
     except group_links.LinkError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(f"{exc}")
     console.print(f"group {group_id} is unlinked; automatic matching applies again")
 
 
@@ -412,13 +421,11 @@ def _chosen_ids(
     connection: Connection, ids: list[int], group: str | None, every: bool, run: int | None
 ) -> list[int]:
     if every != (group is not None):
-        err.print("[red]use --all together with --group[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        fail("use --all together with --group")
     if group is not None:
         ids = [*ids, *analysis.open_ids(connection, group, run)]
     if not ids:
-        err.print("[red]no suggestions chosen: give ids, or --group ID --all[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        fail("no suggestions chosen: give ids, or --group ID --all")
     return ids
 
 
@@ -429,8 +436,7 @@ def _print_decision(verb: str, decision: analysis.Decision) -> None:
     if decision.not_open:
         console.print(f"not open (left as they are): {', '.join(map(str, decision.not_open))}")
     if decision.unknown:
-        err.print(f"[red]unknown suggestion ids: {', '.join(map(str, decision.unknown))}[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        fail(f"unknown suggestion ids: {', '.join(map(str, decision.unknown))}")
 
 
 IDS = typer.Argument(None, help="suggestion ids")

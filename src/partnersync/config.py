@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 SUPPORTED_BACKENDS = ("sqlite", "mysql", "mariadb")
+MIN_TOKEN_CHARS = 16
 
 
 PUBLIC_EMAIL_DOMAINS = (
@@ -62,14 +63,22 @@ class Settings(BaseSettings):
     """Every setting partnersync reads, with its environment variable and a safe default."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=False,
+        allow_inf_nan=False,  # `inf` or `nan` for a rate or a timeout is a typo, not a choice
     )
 
-    database_url: str = _env(
-        "PARTNERSYNC_DATABASE_URL", "sqlite:///partnersync.db", "SQLAlchemy database URL"
+    database_url: SecretStr = _env(
+        "PARTNERSYNC_DATABASE_URL",
+        SecretStr("sqlite:///partnersync.db"),
+        "SQLAlchemy database URL (a secret: it may carry the password)",
     )
     api_token: SecretStr | None = _env(
-        "PARTNERSYNC_API_TOKEN", None, "bearer token required by the HTTP API"
+        "PARTNERSYNC_API_TOKEN",
+        None,
+        f"bearer token required by the HTTP API (at least {MIN_TOKEN_CHARS} characters)",
     )
     http_host: str = _env(
         "PARTNERSYNC_HTTP_HOST", "127.0.0.1", "address `partnersync serve` listens on", min_length=1
@@ -85,7 +94,11 @@ class Settings(BaseSettings):
         "NORTHPASS_API_KEY", None, "Northpass key, sent as X-Api-Key"
     )
     northpass_rate_per_second: float = _env(
-        "NORTHPASS_RATE_PER_SECOND", 8.0, "request budget per second (vendor limit 10)", gt=0
+        "NORTHPASS_RATE_PER_SECOND",
+        8.0,
+        "request budget per second (vendor limit 10)",
+        gt=0,
+        le=1000,
     )
     northpass_page_size: int = _env(
         "NORTHPASS_PAGE_SIZE", 100, "records per Northpass list page", ge=1, le=1000
@@ -104,7 +117,7 @@ class Settings(BaseSettings):
     )
     impartner_tenant_id: int = _env("IMPARTNER_TENANT_ID", 1, "sent as X-PRM-TenantId", ge=1)
     impartner_rate_per_second: float = _env(
-        "IMPARTNER_RATE_PER_SECOND", 5.0, "request budget per second", gt=0
+        "IMPARTNER_RATE_PER_SECOND", 5.0, "request budget per second", gt=0, le=1000
     )
     impartner_page_size: int = _env(
         "IMPARTNER_PAGE_SIZE", 500, "records per Impartner page (take)", ge=1, le=1000
@@ -140,7 +153,7 @@ class Settings(BaseSettings):
     )
 
     http_timeout_seconds: float = _env(
-        "PARTNERSYNC_HTTP_TIMEOUT_SECONDS", 30.0, "connect/read timeout per request", gt=0
+        "PARTNERSYNC_HTTP_TIMEOUT_SECONDS", 30.0, "connect/read timeout per request", gt=0, le=600
     )
     http_max_attempts: int = _env(
         "PARTNERSYNC_HTTP_MAX_ATTEMPTS", 6, "attempts per request before a run fails", ge=1
@@ -182,6 +195,7 @@ class Settings(BaseSettings):
         15.0,
         "how often the scheduler looks for due tasks and expired leases",
         gt=0,
+        le=3600,
     )
     max_concurrent_runs: int = _env(
         "PARTNERSYNC_MAX_CONCURRENT_RUNS", 2, "runs one scheduler process starts at a time", ge=1
@@ -191,6 +205,14 @@ class Settings(BaseSettings):
         300.0,
         "on SIGTERM, running runs get this long to finish before they are stopped as failed",
         ge=0,
+        le=86400,
+    )
+    http_max_body_bytes: int = _env(
+        "PARTNERSYNC_HTTP_MAX_BODY_BYTES",
+        1024 * 1024,
+        "larger request bodies are refused with 413 before they are read",
+        ge=1024,
+        le=64 * 1024 * 1024,
     )
     alert_webhook_url: SecretStr | None = _env(
         "PARTNERSYNC_ALERT_WEBHOOK_URL",
@@ -246,16 +268,46 @@ class Settings(BaseSettings):
         ge=1,
     )
 
+    def secrets(self) -> list[str]:
+        """Every secret value set (keys, tokens, the database password and URL), for masking."""
+        values = [
+            secret.get_secret_value()
+            for secret in (
+                self.database_url,
+                self.api_token,
+                self.northpass_api_key,
+                self.impartner_api_key,
+                self.alert_webhook_url,
+            )
+            if secret is not None
+        ]
+        password = make_url(self.database_url.get_secret_value()).password
+        return [value for value in (*values, password) if value]
+
+    @property
+    def database_url_masked(self) -> str:
+        """The database URL as it may be shown: the password replaced by `***`."""
+        return masked_url(self.database_url.get_secret_value())
+
     @field_validator("database_url")
     @classmethod
-    def _known_database(cls, value: str) -> str:
+    def _known_database(cls, value: SecretStr) -> SecretStr:
         try:
-            url = make_url(value)
+            url = make_url(value.get_secret_value())
         except ArgumentError as exc:
             raise ValueError("not a valid SQLAlchemy URL") from exc
         if url.get_backend_name() not in SUPPORTED_BACKENDS:
             raise ValueError(
                 f"unsupported database {url.get_backend_name()!r}; use sqlite or mysql+pymysql"
+            )
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_CHARS} characters; `partnersync token` makes one"
             )
         return value
 
@@ -338,6 +390,14 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+
+def masked_url(url: str) -> str:
+    """`url` with its password replaced by `***` (an unparsable URL is not shown at all)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(an unparsable URL)"
 
 
 def load_settings(**overrides: Any) -> Settings:

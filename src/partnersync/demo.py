@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine, func, select
 
 from partnersync.config import Settings
@@ -78,7 +79,7 @@ def run_demo(console: Console, *, serve: bool, port: int, database: Path) -> boo
     """The tour; returns whether every run succeeded."""
     token = secrets.token_urlsafe(18)
     started = time.perf_counter()
-    console.print("[bold]partnersync demo[/bold]: generating the sandbox's demo data …")
+    console.print(Text.assemble(("partnersync demo", "bold"), ": generating the sandbox's data …"))
     with running_sandbox(size="demo", seed=1, rate_limit_per_second=SANDBOX_RATE) as sandbox:
         console.print(f"sandbox (simulated Northpass + Impartner) at {sandbox.base_url}")
         settings = demo_settings(sandbox, database.resolve(), token)
@@ -105,7 +106,11 @@ def serve_dashboard(
 
     api, scheduler = build_service(engine, settings)
     console.print(
-        f"\n[bold]dashboard:[/bold] http://127.0.0.1:{port}/   "
-        f"[bold]API token[/bold] (paste it into the page): {token}\nCtrl-C stops the demo."
+        Text.assemble(
+            ("\ndashboard: ", "bold"),
+            f"http://127.0.0.1:{port}/   ",
+            ("API token", "bold"),
+            f" (paste it into the page): {token}\nCtrl-C stops the demo.",
+        )
     )
     serve_web(api, scheduler, "127.0.0.1", port)

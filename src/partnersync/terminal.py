@@ -15,6 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from partnersync.sync.context import Progress as ProgressCallback
 from partnersync.tasks.outcome import RunOutcome
@@ -60,18 +61,20 @@ def summary(outcomes: Iterable[RunOutcome | SkippedTask]) -> Table:
     )
     for outcome in outcomes:
         if isinstance(outcome, SkippedTask):
-            table.add_row(outcome.task, "[yellow]skipped[/yellow]", *[""] * 7, outcome.reason)
+            table.add_row(
+                outcome.task, Text("skipped", style="yellow"), *[""] * 7, Text(outcome.reason)
+            )
             continue
         report = outcome.report
         seconds = (outcome.completed_at - outcome.started_at).total_seconds()
         colour = "green" if outcome.status == "success" else "red"
         table.add_row(
             outcome.task,
-            f"[{colour}]{outcome.status}[/{colour}]",
+            Text(outcome.status, style=colour),
             *(str(report.total(name)) for name in ("processed", "created", "updated", "deleted")),
             str(report.total("failed")),
             str(report.requests),
             f"{seconds:.1f}",
-            outcome.error or "",
+            Text(outcome.error or ""),  # vendor text, never read as markup
         )
     return table

@@ -25,7 +25,7 @@ def environment(url: str) -> dict[str, str]:
         **env,
         "PARTNERSYNC_DATABASE_URL": url,
         "PARTNERSYNC_SCHEDULER_TICK_SECONDS": "0.1",
-        "PARTNERSYNC_API_TOKEN": "serve-test-token",
+        "PARTNERSYNC_API_TOKEN": "serve-test-token-long",
         "PARTNERSYNC_HTTP_PORT": "0",
     }
 

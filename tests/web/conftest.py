@@ -17,7 +17,7 @@ from partnersync.config import Settings
 from partnersync.sync.context import SyncContext
 from partnersync.web.app import create_app
 
-TOKEN = "test-token-5f2c"
+TOKEN = "test-token-5f2c-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

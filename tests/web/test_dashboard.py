@@ -156,6 +156,15 @@ def test_run_now_shows_progress_and_the_new_history_row(
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 900})
+            blocked: list[str] = []  # the page must work under its own Content-Security-Policy
+            page.on(
+                "console",
+                lambda message: (
+                    blocked.append(message.text)
+                    if "Content Security Policy" in message.text
+                    else None
+                ),
+            )
             page.goto(served)
             page.fill("#token", TOKEN)
             page.click("#login-form button[type=submit]")
@@ -184,5 +193,6 @@ def test_run_now_shows_progress_and_the_new_history_row(
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
             page.set_viewport_size({"width": 390, "height": 844})
             page.screenshot(path=str(ARTIFACTS / "dashboard-narrow.png"))
+            assert not blocked, blocked
         finally:
             browser.close()

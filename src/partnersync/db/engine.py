@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from pydantic import SecretStr
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -17,9 +18,12 @@ def is_mariadb(engine_or_dialect_name: str) -> bool:
     return engine_or_dialect_name in ("mysql", "mariadb")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with UTC sessions on MariaDB and WAL + foreign keys on SQLite."""
-    parsed = make_url(url)
+def make_engine(url: str | SecretStr, **kwargs: Any) -> Engine:
+    """An engine with UTC sessions on MariaDB and WAL + foreign keys on SQLite.
+
+    The URL may carry the database password; SQLAlchemy's `URL` masks it wherever it is shown.
+    """
+    parsed = make_url(url.get_secret_value() if isinstance(url, SecretStr) else url)
     if is_mariadb(parsed.get_backend_name()):
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
         kwargs.setdefault("pool_pre_ping", True)
@@ -44,6 +48,31 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 T = TypeVar("T")
+
+MESSAGE_IS_SAFE = frozenset(
+    {1044, 1045, 1049, 1142, 1143, 1146, 1205, 1213, 2002, 2003, 2006, 2013}
+)
+"""Server error codes whose message names a user, table or host but never a row's values."""
+
+
+def describe_database_error(exc: BaseException) -> str:
+    """A database error in one line, without the statement or its parameters.
+
+    SQLAlchemy's own text carries the whole statement and its values (`[SQL: …]
+    [parameters: …]`), which must not reach `sync_logs` or the API; this keeps the driver's
+    exception class, the server's error code and, where it holds no data, its message.
+    """
+    original = getattr(exc, "orig", None) or exc
+    args = getattr(original, "args", ())
+    name = type(original).__name__
+    if args and isinstance(args[0], int):  # MariaDB: (code, message)
+        code, message = args[0], args[1] if len(args) > 1 else ""
+        if code in MESSAGE_IS_SAFE and isinstance(message, str):
+            return f"database error {name} {code}: {message.splitlines()[0][:200]}"
+        return f"database error {name} {code}"
+    if is_mariadb(getattr(getattr(exc, "dialect", None), "name", "")) or not args:
+        return f"database error {name}"
+    return f"database error {name}: {str(args[0]).splitlines()[0][:200]}"  # SQLite's own text
 
 
 @contextmanager

@@ -19,13 +19,14 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from partnersync.config import Settings
-from partnersync.db.engine import in_transaction
+from partnersync.db.engine import describe_database_error, in_transaction
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.db.types import utcnow
 from partnersync.sync.context import Progress, SyncContext
+from partnersync.sync.report import printable
 from partnersync.tasks import alerts, history, leases, outcome
 from partnersync.tasks.history import INTERRUPTED
 from partnersync.tasks.leases import AlreadyRunning, Lease, LeaseLost, UnknownTask
@@ -96,8 +97,12 @@ class _Heartbeat:
             raise LeaseLost(self.lease.task)
 
 
-def describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
+def describe(exc: BaseException, stage: str | None = None) -> str:
+    """The run's error for `sync_logs` and the API: one line, no SQL, no parameters."""
+    if isinstance(exc, SQLAlchemyError):
+        where = f" (while {stage})" if stage else ""
+        return describe_database_error(exc) + where
+    text = printable((str(exc) or type(exc).__name__).splitlines()[0])  # vendor text, too
     plain = (LeaseLost, AlreadyRunning, RunCancelled)
     return text if isinstance(exc, plain) else f"{type(exc).__name__}: {text}"
 
@@ -197,7 +202,8 @@ def execute_run(
         error = exc
     finally:
         heartbeat.stop()
-    result = _finish(engine, run, context, error, scheduled_for or run.started_at, clock)
+    stage = heartbeat.progress.get("stage")
+    result = _finish(engine, run, context, error, scheduled_for or run.started_at, clock, stage)
     alerts.notify(settings.alert_webhook_url, result)
     if error is not None and not isinstance(error, Exception):
         raise error
@@ -267,10 +273,11 @@ def _finish(
     error: BaseException | None,
     scheduled_for: datetime,
     clock: Callable[[], datetime],
+    stage: str | None,
 ) -> RunOutcome:
     finished = clock()
     report = context.report
-    message = None if error is None else describe(error)
+    message = None if error is None else describe(error, stage)
     log_values = {
         "records_processed": report.total("processed"),
         "records_created": report.total("created"),
@@ -293,6 +300,8 @@ def _finish(
         )
 
     status, message = _record_or_reconcile(engine, run, write)
+    if error is not None:  # the whole story (SQL, parameters, traceback) only at DEBUG
+        log.debug("run failed", task=run.lease.task, exc_info=error)
     if message == leases.LOST:
         log.warning("lease was taken over before the run finished", task=run.lease.task)
     log.info("run finished", task=run.lease.task, status=status, log_id=run.log_id, error=message)

@@ -10,21 +10,41 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
-from partnersync.config import Settings
+from partnersync.config import Settings, require
 from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.runner import TaskFunction
 from partnersync.web.auth import token_guard
+from partnersync.web.gate import Gate
 from partnersync.web.launcher import RunLauncher
 from partnersync.web.metrics import RunMetrics
 from partnersync.web.routes import links, logs, suggestions, system, tasks
 from partnersync.web.services import Services
 
 STATIC = Path(__file__).with_name("static")
+
+
+PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: FastAPI, scope: Scope, path: str) -> list[str]:
+    """Every method some route answers at `path` (Starlette names only the first route's)."""
+    allowed = []
+    for method in PROBED_METHODS:
+        probe = {**scope, "method": method, "path": path, "root_path": ""}
+        for route in app.router.routes:
+            match, _ = route.matches(probe)
+            if match is Match.FULL:
+                if isinstance(route, Mount):  # the static files
+                    return ["GET", "HEAD"]
+                allowed.append(method)
+                break
+    return allowed
 
 
 def create_app(
@@ -72,17 +92,17 @@ def create_app(
     app.include_router(suggestions.router(services, guard))
     app.include_router(system.metrics_router(services, guard))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(
+        Gate,
+        token=require(settings.api_token, "PARTNERSYNC_API_TOKEN").get_secret_value(),
+        max_body_bytes=settings.http_max_body_bytes,
+        failures_counter=metrics.auth_failures,
+    )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
-            # Starlette names only the first route matching the path; list every method
-            allowed = sorted(
-                method
-                for route in app.routes
-                if isinstance(route, APIRoute) and route.path_regex.match(request.url.path)
-                for method in route.methods or ()
-            )
+            allowed = allowed_methods(app, request.scope, request.url.path)
             exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
         return await http_exception_handler(request, exc)
 

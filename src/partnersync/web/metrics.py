@@ -118,6 +118,11 @@ class RunMetrics:
             ["api"],
             registry=self.registry,
         )
+        self.auth_failures = Counter(
+            "partnersync_auth_failures",
+            "Requests refused for a missing or wrong bearer token",
+            registry=self.registry,
+        )
         self.registry.register(_DatabaseCollector(engine))
         for task in TASKS:  # every series exists from the start, at zero
             for status in ("success", "failed"):

@@ -30,6 +30,7 @@ function h(tag, attrs, ...children) {
     if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
     else if (key === "class") el.className = value;
     else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key === "style") el.style.cssText = value;  // CSSOM: allowed by the CSP, unlike an attribute
     else el.setAttribute(key, value === true ? "" : value);
   }
   for (const child of children.flat()) {
