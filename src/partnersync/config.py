@@ -156,13 +156,14 @@ class Settings(BaseSettings):
         "PARTNERSYNC_HTTP_TIMEOUT_SECONDS", 30.0, "connect/read timeout per request", gt=0, le=600
     )
     http_max_attempts: int = _env(
-        "PARTNERSYNC_HTTP_MAX_ATTEMPTS", 6, "attempts per request before a run fails", ge=1
+        "PARTNERSYNC_HTTP_MAX_ATTEMPTS", 6, "attempts per request before a run fails", ge=1, le=50
     )
     watermark_overlap_seconds: int = _env(
         "PARTNERSYNC_WATERMARK_OVERLAP_SECONDS",
         300,
         "incremental runs re-read this much before the watermark",
         ge=0,
+        le=7 * 86400,
     )
     sweep_max_share: float = _env(
         "PARTNERSYNC_SWEEP_MAX_SHARE",
@@ -183,12 +184,14 @@ class Settings(BaseSettings):
         "the scheduler runs a task in full mode when its last successful full run is older "
         "(0: scheduled runs are always incremental)",
         ge=0,
+        le=24 * 365,
     )
     lease_seconds: int = _env(
         "PARTNERSYNC_LEASE_SECONDS",
         90,
         "a task's lease lasts this long without a heartbeat (renewed every third)",
         ge=3,
+        le=86400,
     )
     scheduler_tick_seconds: float = _env(
         "PARTNERSYNC_SCHEDULER_TICK_SECONDS",
@@ -198,7 +201,11 @@ class Settings(BaseSettings):
         le=3600,
     )
     max_concurrent_runs: int = _env(
-        "PARTNERSYNC_MAX_CONCURRENT_RUNS", 2, "runs one scheduler process starts at a time", ge=1
+        "PARTNERSYNC_MAX_CONCURRENT_RUNS",
+        2,
+        "runs one scheduler process starts at a time",
+        ge=1,
+        le=10,
     )
     shutdown_grace_seconds: float = _env(
         "PARTNERSYNC_SHUTDOWN_GRACE_SECONDS",
@@ -224,6 +231,7 @@ class Settings(BaseSettings):
         7,
         "incremental enrollment sync refreshes partner users last synced longer ago",
         ge=1,
+        le=3650,
     )
 
     push_count_field: str = _env(
@@ -259,13 +267,18 @@ class Settings(BaseSettings):
         'JSON {"group id": ["domain", ...]}: more corporate domains for group_analysis',
     )
     keep_logs_days: int = _env(
-        "PARTNERSYNC_KEEP_LOGS_DAYS", 30, "cleanup deletes finished sync_logs older than this", ge=1
+        "PARTNERSYNC_KEEP_LOGS_DAYS",
+        30,
+        "cleanup deletes finished sync_logs older than this",
+        ge=1,
+        le=36500,
     )
     keep_analysis_days: int = _env(
         "PARTNERSYNC_KEEP_ANALYSIS_DAYS",
         90,
         "cleanup deletes group_analysis runs and their suggestions older than this",
         ge=1,
+        le=36500,
     )
 
     def secrets(self) -> list[str]:
