@@ -81,7 +81,7 @@ async def pull(
     (Impartner's `count`); a read that cannot be confirmed never sweeps.
     """
     report = context.report.stream(stream.name)
-    since = context.read_from(stream.name)
+    since = context.watermarks.read_from(stream.name)
     key_names = [column.name for column in key_columns(stream.table, stream.key)]
     seen: set[Key] = set()
     first_seen: dict[Key, int] = {}
@@ -130,7 +130,7 @@ async def pull(
             report.notes.append("no deletion sweep: the source returned fewer rows than it counted")
         else:
             await sweep(context, stream, seen)
-    context.stream_succeeded(stream.name, max_seen)
+    context.watermarks.advance(stream.name, max_seen)
     return PullResult(seen, confirmed and not unidentified)
 
 

@@ -19,7 +19,7 @@ from partnersync.clients import (
     RetryPolicy,
 )
 from partnersync.config import Settings, require
-from partnersync.sync import state, watermark
+from partnersync.sync import state
 from partnersync.sync.report import RunReport
 from partnersync.types import Mode
 
@@ -78,6 +78,8 @@ class SyncContext:
     settings: Settings
     mode: Mode
     started_at: datetime
+    log_id: int | None = None
+    """The run's `sync_logs` id (None for a dry run, which records nothing)."""
     report: RunReport = field(default_factory=RunReport)
     progress: Progress = _no_progress
     checkpoint: Callable[[], None] = _no_checkpoint
@@ -145,23 +147,15 @@ class SyncContext:
             if client is not None:
                 self.report.api_requests[name] = client.stats.as_dict()
 
-    # --- watermarks ------------------------------------------------------------------------
-
-    def read_from(self, stream: str) -> datetime | None:
-        """Where this run reads `stream` from: None for a full run or a first run."""
-        if self.full:
-            return None
-        with self.engine.connect() as connection:
-            mark = state.load_watermark(connection, stream)
-        return watermark.read_from(mark, timedelta(seconds=self.settings.watermark_overlap_seconds))
-
-    def stream_succeeded(self, stream: str, max_seen: datetime | None) -> None:
-        """Advance `stream`'s watermark; call only once the whole stream is stored."""
-        with self.write() as connection:
-            previous = state.load_watermark(connection, stream)
-            state.save_watermark(
-                connection, stream, watermark.advance(previous, max_seen, self.started_at)
-            )
+    @property
+    def watermarks(self) -> state.Watermarks:
+        return state.Watermarks(
+            self.engine,
+            self.write,
+            full=self.full,
+            overlap=timedelta(seconds=self.settings.watermark_overlap_seconds),
+            run_started=self.started_at,
+        )
 
     def details(self) -> dict[str, Any]:
         self.collect_api_stats()

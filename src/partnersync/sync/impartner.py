@@ -208,7 +208,7 @@ async def apply_listed_deletions(
     passes a deletion window that was not applied. Guarded like every deletion: above
     `max_delete_share` of the table's active rows nothing is deleted and the run fails.
     """
-    since = context.read_from(stream.name)
+    since = context.watermarks.read_from(stream.name)
     if since is None:
         return
     ids = await context.impartner.deleted_ids(

@@ -42,7 +42,6 @@ from partnersync.db.schema import (
     lms_groups,
     lms_users,
     partners,
-    scheduled_tasks,
 )
 from partnersync.sync.context import SyncContext
 
@@ -129,14 +128,9 @@ async def group_analysis(context: SyncContext) -> None:
                 partners.c.deleted_at.is_(None),
             )
         )
-        log_id = connection.scalar(
-            select(scheduled_tasks.c.current_log_id).where(
-                scheduled_tasks.c.task_type == "group_analysis"
-            )
-        )
         run_id = connection.execute(
             insert(group_analysis_runs).values(
-                sync_log_id=log_id,
+                sync_log_id=context.log_id,
                 run_at=context.started_at,
                 groups_analysed=analysed or 0,
                 suggestions=len(found),

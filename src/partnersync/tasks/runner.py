@@ -190,6 +190,7 @@ def execute_run(
         settings=settings,
         mode=run.mode,
         started_at=run.started_at,
+        log_id=run.log_id,
         progress=report_progress,
         checkpoint=checkpoint,
         fence=lambda connection: leases.fence(connection, run.lease),
