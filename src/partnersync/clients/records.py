@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, NamedTuple, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -23,6 +22,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from partnersync.types import Page, Skipped
 
 
 def to_utc(value: Any) -> dt.datetime | None:
@@ -218,22 +219,7 @@ class ImpartnerRegion(_Record):
     name: str | None = None
 
 
-class Skipped(NamedTuple):
-    """A record left out of a page, with the id when it had one, and why."""
-
-    id: str | None
-    reason: str
-
-
 R = TypeVar("R", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class Page(Generic[R]):
-    """What every listing yields: the records that parsed and the ones skipped."""
-
-    records: list[R]
-    skipped: list[Skipped] = field(default_factory=list)
 
 
 def parse_records(raw: Iterable[Any], model: type[R]) -> tuple[list[R], list[Skipped]]:

@@ -9,14 +9,14 @@ fails the run.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import httpx
 import structlog
 from pydantic import SecretStr
 
-if TYPE_CHECKING:
-    from partnersync.tasks.outcome import RunOutcome
+from partnersync.tasks.outcome import RunOutcome
+from partnersync.types import OutcomeStatus
 
 Transition = Literal["failing", "recovered"]
 
@@ -25,7 +25,7 @@ MAX_ERROR_CHARS = 1000
 log = structlog.get_logger(__name__)
 
 
-def transition(previous_failures: int, status: str) -> Transition | None:
+def transition(previous_failures: int, status: OutcomeStatus) -> Transition | None:
     """`failing` on the first failure after a success, `recovered` on the success after."""
     if status == "failed" and previous_failures == 0:
         return "failing"

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, update
 
 from partnersync.db.schema import sync_logs
-from partnersync.types import Mode, Trigger
+from partnersync.types import Mode, RunStatus, Trigger
 
 ABANDONED = "abandoned: its process stopped heartbeating before the run finished"
 INTERRUPTED = "interrupted by shutdown"
@@ -36,7 +36,7 @@ def close_log(
     log_id: int | None,
     at: datetime,
     *,
-    status: str,
+    status: RunStatus,
     message: str | None,
     **values: Any,
 ) -> bool:

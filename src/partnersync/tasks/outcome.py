@@ -18,13 +18,14 @@ from partnersync.sync.report import RunReport
 from partnersync.tasks import leases, timing
 from partnersync.tasks.history import close_log
 from partnersync.tasks.leases import Lease
+from partnersync.types import OutcomeStatus
 
 
 @dataclass
 class RunOutcome:
     task: str
     log_id: int
-    status: str
+    status: OutcomeStatus
     error: str | None
     report: RunReport
     started_at: datetime
@@ -64,7 +65,7 @@ def record(
     scheduled_for: datetime,
     finished: datetime,
     log_values: dict[str, Any],
-) -> tuple[str, str | None]:
+) -> tuple[OutcomeStatus, str | None]:
     """Write a run's outcome under its lease; returns the status and error recorded.
 
     A run whose lease was taken over records nothing on the task row (the new holder owns
@@ -75,7 +76,7 @@ def record(
     except leases.LeaseLost:
         close_log(connection, log_id, finished, status="failed", message=leases.LOST, **log_values)
         return "failed", leases.LOST
-    status = "success" if error is None else "failed"
+    status: OutcomeStatus = "success" if error is None else "failed"
     close_log(connection, log_id, finished, status=status, message=error, **log_values)
     task = connection.execute(
         select(scheduled_tasks).where(scheduled_tasks.c.task_type == lease.task)

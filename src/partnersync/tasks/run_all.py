@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import Engine
 
@@ -27,7 +28,7 @@ class SkippedTask:
 
     task: str
     reason: str
-    status: str = "skipped"
+    status: Literal["skipped"] = "skipped"
 
 
 def run_all(

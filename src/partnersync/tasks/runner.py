@@ -31,7 +31,7 @@ from partnersync.tasks import alerts, history, leases, outcome
 from partnersync.tasks.history import INTERRUPTED
 from partnersync.tasks.leases import AlreadyRunning, Lease, LeaseLost, UnknownTask
 from partnersync.tasks.outcome import RunOutcome
-from partnersync.types import Mode, Trigger
+from partnersync.types import Mode, OutcomeStatus, Trigger
 
 TaskFunction = Callable[[SyncContext], Awaitable[None]]
 
@@ -289,7 +289,7 @@ def _finish(
         "details": context.details(),
     }
 
-    def write(connection: Connection) -> tuple[str, str | None]:
+    def write(connection: Connection) -> tuple[OutcomeStatus, str | None]:
         return outcome.record(
             connection,
             run.lease,
@@ -319,8 +319,10 @@ def _finish(
 
 
 def _record_or_reconcile(
-    engine: Engine, run: StartedRun, write: Callable[[Connection], tuple[str, str | None]]
-) -> tuple[str, str | None]:
+    engine: Engine,
+    run: StartedRun,
+    write: Callable[[Connection], tuple[OutcomeStatus, str | None]],
+) -> tuple[OutcomeStatus, str | None]:
     """Record the outcome; if the commit's fate is unknown, read it back (and retry if lost)."""
     delay = 0.5
     for attempt in range(RECONCILE_ATTEMPTS):
@@ -346,5 +348,5 @@ def _record_or_reconcile(
         except DBAPIError:
             continue
         if recorded is not None and recorded.status != "running":
-            return recorded.status, recorded.error_message
+            return ("success" if recorded.status == "success" else "failed"), recorded.error_message
     raise AssertionError("unreachable")

@@ -8,9 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from partnersync.types import Mode
+from partnersync.types import Mode, OutcomeStatus, RunStatus, SuggestionStatus, TaskStatus
 
-RunStatus = Literal["running", "success", "failed"]
 MAX_ID = 2**31 - 1
 """Ids are INT columns: anything larger cannot name a row (and must not reach the driver)."""
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -92,8 +91,8 @@ class TaskState(BaseModel):
     runnable: bool = Field(description="this process has the task's code and can run it")
     enabled: bool
     interval_minutes: int
-    status: Literal["idle", "running"]
-    last_status: Literal["success", "failed"] | None
+    status: TaskStatus
+    last_status: OutcomeStatus | None
     last_run_at: datetime | None
     next_run_at: datetime | None
     last_error: str | None
@@ -219,7 +218,7 @@ class Suggestion(BaseModel):
     email: str | None
     email_domain: str | None
     reason: str
-    status: Literal["open", "accepted", "dismissed"]
+    status: SuggestionStatus
 
 
 class SuggestionPage(BaseModel):

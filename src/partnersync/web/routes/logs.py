@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from partnersync.db.types import utcnow
+from partnersync.types import RunStatus
 from partnersync.web import queries
-from partnersync.web.models import MAX_ID, ApiUsageReport, RunPoint, RunStatus, SyncLog
+from partnersync.web.models import MAX_ID, ApiUsageReport, RunPoint, SyncLog
 from partnersync.web.routes import COMMON, known_query_only, problems
 from partnersync.web.services import Services
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from partnersync.db.types import utcnow
 from partnersync.tasks import analysis
+from partnersync.types import SuggestionStatus
 from partnersync.web.models import MAX_ID, Decision, Suggestion, SuggestionChoice, SuggestionPage
 from partnersync.web.routes import COMMON, known_query_only, problems
 from partnersync.web.services import Services
@@ -26,7 +27,7 @@ def router(services: Services, guard: Any) -> APIRouter:
     def list_suggestions(
         run_id: int | None = Query(None, ge=1, le=MAX_ID),
         group_id: str | None = Query(None, max_length=64),
-        status: Literal["open", "accepted", "dismissed"] | None = Query(None),
+        status: SuggestionStatus | None = Query(None),
         limit: int = Query(200, ge=1, le=5000),
     ) -> SuggestionPage:
         with services.engine.connect() as connection:
