@@ -195,6 +195,8 @@ def test_sync_logs_filters_and_failed_runs_carry_their_error(client: TestClient)
 def test_metrics_count_runs_records_and_api_requests(client: TestClient) -> None:
     wait_for_run(client, client.post("/api/tasks/sync_users/run").json()["run_id"])
     wait_for_run(client, client.post("/api/tasks/sync_groups/run").json()["run_id"])
+    counted = 'partnersync_runs_total{status="failed",task="sync_groups"} 1.0'
+    wait_until(lambda: counted in client.get("/metrics").text)  # observed after the row is written
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
