@@ -12,7 +12,8 @@ The clients are async (httpx). Sync code runs them in an event loop per run, e.g
 """
 
 from partnersync.clients.errors import ApiError, ClientError, RetriesExhausted
-from partnersync.clients.impartner import ImpartnerClient, ItemOutcome, Listing
+from partnersync.clients.fanout import fan_out
+from partnersync.clients.impartner import PATCH_BATCH, ImpartnerClient, ItemOutcome, Listing
 from partnersync.clients.northpass import NorthpassClient, TranscriptResult, WriteResult
 from partnersync.clients.ratelimit import TokenBucket, shared_bucket
 from partnersync.clients.records import (
@@ -35,6 +36,7 @@ from partnersync.clients.settings import ImpartnerSettings, NorthpassSettings
 from partnersync.clients.transport import RequestStats
 
 __all__ = [
+    "PATCH_BATCH",
     "ApiError",
     "ClientError",
     "ImpartnerAccount",
@@ -61,6 +63,7 @@ __all__ = [
     "TranscriptItem",
     "TranscriptResult",
     "WriteResult",
+    "fan_out",
     "parse_records",
     "shared_bucket",
 ]

@@ -239,6 +239,12 @@ class ImpartnerClient(ApiClient):
             "User", ImpartnerUser, USER_FIELDS, filter=filter, updated_since=updated_since
         )
 
+    def accounts_by_crm_prefix(self, prefixes: Sequence[str]) -> Listing[ImpartnerAccount]:
+        """Accounts whose CRM id starts with one of `prefixes` (`CrmId like 'x%' or …`)
+        with only `Id` and `CrmId`: Salesforce ids come in a 15- and an 18-character form."""
+        clause = " or ".join(f"CrmId like '{_quoted(prefix)}%'" for prefix in prefixes)
+        return self.records("Account", ImpartnerAccount, ("Id", "CrmId"), filter=clause)
+
     def regions(self) -> Listing[ImpartnerRegion]:
         return self.records("Region", ImpartnerRegion, REGION_FIELDS)
 
@@ -272,6 +278,11 @@ class ImpartnerClient(ApiClient):
 
     async def update_accounts(self, items: Sequence[Mapping[str, Any]]) -> list[ItemOutcome]:
         return await self.update_many("Account", items)
+
+
+def _quoted(literal: str) -> str:
+    """A string literal's content in Impartner's filter syntax (quotes doubled)."""
+    return literal.replace("'", "''")
 
 
 def _deleted_ids(request: ApiRequest, body: Any) -> list[int]:

@@ -18,7 +18,6 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from sqlalchemy import Table
 
-from partnersync.clients.records import Page
 from partnersync.db.bulk import (
     Key,
     check_sweep,
@@ -30,6 +29,7 @@ from partnersync.db.bulk import (
 )
 from partnersync.sync.context import SyncContext
 from partnersync.sync.watermark import latest
+from partnersync.types import Page
 
 R = TypeVar("R", bound=BaseModel)
 

@@ -14,9 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, func, or_, select, update
 
-from partnersync.clients import NorthpassClient, TranscriptItem
-from partnersync.clients.fanout import fan_out
-from partnersync.clients.northpass import TranscriptResult
+from partnersync.clients import NorthpassClient, TranscriptItem, TranscriptResult, fan_out
 from partnersync.db.bulk import (
     DEFAULT_BATCH,
     Key,

@@ -25,8 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
-from partnersync.clients import ApiError, NorthpassClient, NorthpassGroup, Page, Skipped
-from partnersync.clients.fanout import fan_out
+from partnersync.clients import ApiError, NorthpassClient, NorthpassGroup, Page, Skipped, fan_out
 from partnersync.db.bulk import WriteCounts, check_sweep, chunked, upsert
 from partnersync.db.schema import lms_group_members, lms_groups, partners
 from partnersync.sync.collection import Stream, confirmed_gone_in_northpass, pull

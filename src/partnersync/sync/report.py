@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from partnersync.clients.records import Skipped
 from partnersync.db.bulk import WriteCounts
+from partnersync.types import Skipped
 
 MAX_EXAMPLES = 20
 

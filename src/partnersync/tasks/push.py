@@ -30,8 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from partnersync.clients import ImpartnerAccount
-from partnersync.clients.impartner import PATCH_BATCH, ItemOutcome
+from partnersync.clients import PATCH_BATCH, ItemOutcome
 from partnersync.config import Settings
 from partnersync.db.bulk import chunked, upsert
 from partnersync.db.schema import lms_users, partner_push_state, partners, sync_logs
@@ -48,7 +47,7 @@ from partnersync.sync.report import StreamReport
 STREAM = "impartner.account_push"
 SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 LOOKUP_BATCH = 20
-"""Salesforce ids per account lookup request (`CrmId like 'x%' or ...`)."""
+"""Salesforce ids per account lookup request."""
 
 
 @dataclass(frozen=True)
@@ -305,11 +304,7 @@ class Push:
         found: dict[str, list[int]] = {}
         wanted = set(salesforce_ids)
         for batch in chunked(salesforce_ids, LOOKUP_BATCH):
-            clause = " or ".join(f"CrmId like '{prefix}%'" for prefix in batch)
-            listing = self.context.impartner.records(
-                "Account", ImpartnerAccount, ("Id", "CrmId"), filter=clause
-            )
-            async for page in listing:
+            async for page in self.context.impartner.accounts_by_crm_prefix(batch):
                 for account in page.records:
                     key = (account.crm_id or "")[:15]
                     if key in wanted:
