@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 
 from partnersync.sandbox.generator import generate
 from partnersync.sync.matching import MatchResult, match_groups_detailed
@@ -44,7 +45,7 @@ def main() -> None:
     for label, candidates in (("generated names", groups), ("all fuzzy", mangled)):
         seconds, result = best_of(
             args.repeat,
-            lambda c=candidates: match_groups_detailed(c, partners, unlinkable=inactive),
+            partial(match_groups_detailed, candidates, partners, unlinkable=inactive),
         )
         print(
             f"{label:>16}: {seconds * 1000:7.1f} ms  tiers {result.tiers()}  "

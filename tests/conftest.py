@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
-from sqlalchemy import Engine, create_engine, delete, text
+from sqlalchemy import CursorResult, Engine, create_engine, delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -29,6 +30,13 @@ MARIADB_URL = os.environ.get(
     "PARTNERSYNC_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
 )
 BACKENDS = ("sqlite", "mariadb")
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the one row a single-row INSERT added."""
+    key = result.inserted_primary_key
+    assert key is not None, "the INSERT reported no primary key"
+    return int(key[0])
 
 
 def empty_database(engine: Engine) -> None:

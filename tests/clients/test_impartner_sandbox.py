@@ -30,11 +30,12 @@ def test_accounts_users_and_regions_are_exactly_complete_despite_429s_and_5xx(
 
     async def scenario() -> ImpartnerClient:
         async with ImpartnerClient(impartner_settings(sandbox, page_size=3)) as prm:
-            for listing, table in [
+            listings: list[tuple[Listing[Any], dict[int, Any]]] = [
                 (prm.accounts(), ds.accounts),
                 (prm.users(), ds.users),
                 (prm.regions(), ds.regions),
-            ]:
+            ]
+            for listing, table in listings:
                 rows = await collect(listing)
                 assert [r.id for r in rows] == sorted(table)  # orderby=Id, no duplicates
                 assert listing.complete and listing.count == listing.fetched == len(table)

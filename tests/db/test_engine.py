@@ -45,12 +45,13 @@ def test_a_deadlock_victim_is_run_again_and_both_transactions_land(
     for thread in threads:
         thread.join(30)
     with mariadb_engine.connect() as connection:
-        counts = dict(
-            connection.execute(
+        counts = {
+            task_type: failures
+            for task_type, failures in connection.execute(
                 select(scheduled_tasks.c.task_type, scheduled_tasks.c.consecutive_failures).where(
                     scheduled_tasks.c.task_type.in_(["sync_users", "sync_groups"])
                 )
             ).all()
-        )
+        }
     assert counts == {"sync_users": 2, "sync_groups": 2}
     assert sorted(attempts.values()) == [1, 2]  # the victim ran twice

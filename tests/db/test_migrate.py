@@ -89,11 +89,12 @@ def test_migrations_match_the_schema_module(engine: Engine) -> None:
 
 def test_seeds_the_ten_contract_tasks_with_their_intervals(engine: Engine) -> None:
     with engine.connect() as connection:
-        rows = dict(
-            connection.execute(
+        rows = {
+            task_type: minutes
+            for task_type, minutes in connection.execute(
                 select(scheduled_tasks.c.task_type, scheduled_tasks.c.interval_minutes)
             ).all()
-        )
+        }
     assert rows == {
         "sync_users": 120,
         "sync_groups": 120,

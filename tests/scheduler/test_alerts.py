@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -14,6 +15,7 @@ from partnersync.scheduler.scheduler import Scheduler
 from partnersync.sync.context import SyncContext
 from partnersync.tasks.alerts import transition
 from partnersync.tasks.runner import run_task
+from partnersync.types import OutcomeStatus
 
 from .conftest import Receiver, log_rows, make_due, only, wait_for
 
@@ -29,7 +31,7 @@ from .conftest import Receiver, log_rows, make_due, only, wait_for
         (5, "success", "recovered"),
     ],
 )
-def test_only_transitions_alert(previous: int, status: str, expected: str | None) -> None:
+def test_only_transitions_alert(previous: int, status: OutcomeStatus, expected: str | None) -> None:
     assert transition(previous, status) == expected
 
 
@@ -39,7 +41,8 @@ def replica(engine: Engine, url: str, outcomes: list[str], owner: str) -> Schedu
         if outcomes.pop(0) == "fail":
             raise RuntimeError("Impartner answered 503 six times")
 
-    settings = Settings(**{"PARTNERSYNC_ALERT_WEBHOOK_URL": url})
+    values: dict[str, Any] = {"PARTNERSYNC_ALERT_WEBHOOK_URL": url}
+    settings = Settings(**values)
     return Scheduler(engine, settings, functions={"sync_users": sync_users}, owner=owner)
 
 
@@ -101,7 +104,8 @@ def test_runs_started_outside_the_schedule_alert_too(engine: Engine, receiver: R
     async def works(context: SyncContext) -> None:
         return None
 
-    settings = Settings(**{"PARTNERSYNC_ALERT_WEBHOOK_URL": receiver.url})
+    values: dict[str, Any] = {"PARTNERSYNC_ALERT_WEBHOOK_URL": receiver.url}
+    settings = Settings(**values)
     run_task(engine, settings, "sync_users", breaks, trigger="cli")
     run_task(engine, settings, "sync_users", breaks, trigger="api")
     run_task(engine, settings, "sync_users", works, trigger="cli")

@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Connection, Engine, Update, update
 
 from partnersync.db.engine import in_transaction
 from partnersync.db.schema import scheduled_tasks
@@ -93,10 +93,12 @@ def keep_due(engine: Engine, seconds: float) -> None:
             .where(scheduled_tasks.c.enabled, scheduled_tasks.c.next_run_at > now)
             .values(next_run_at=now)
         )
+
+        def bump(connection: Connection, statement: Update = statement) -> None:
+            connection.execute(statement)
+
         # this range UPDATE can deadlock with the replicas' row updates: in_transaction retries
-        in_transaction(
-            engine, lambda connection, statement=statement: connection.execute(statement)
-        )
+        in_transaction(engine, bump)
         time.sleep(0.05)
 
 

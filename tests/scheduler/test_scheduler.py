@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 import time_machine
@@ -17,14 +18,16 @@ from partnersync.scheduler.scheduler import ORDER, Scheduler
 from partnersync.sync.context import SyncContext
 from partnersync.tasks import leases
 from partnersync.tasks.runner import INTERRUPTED
+from tests.conftest import inserted_id
 
 from .conftest import log_rows, make_due, only, task_row, wait_for
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
-def settings(**overrides: object) -> Settings:
-    return Settings(**{"PARTNERSYNC_LEASE_SECONDS": 3, **overrides})
+def settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"PARTNERSYNC_LEASE_SECONDS": 3, **overrides}
+    return Settings(**values)
 
 
 async def quick(context: SyncContext) -> None:
@@ -129,11 +132,13 @@ def test_a_tick_recovers_an_abandoned_run_and_runs_the_task_again(engine: Engine
     only(engine, "sync_users")
     with engine.begin() as connection:
         lease = leases.acquire(connection, "sync_users", "dead", T0, timedelta(seconds=3))
-        log_id = connection.execute(
-            insert(sync_logs).values(
-                sync_type="sync_users", status="running", mode="incremental", started_at=T0
+        log_id = inserted_id(
+            connection.execute(
+                insert(sync_logs).values(
+                    sync_type="sync_users", status="running", mode="incremental", started_at=T0
+                )
             )
-        ).inserted_primary_key[0]
+        )
         connection.execute(
             update(scheduled_tasks)
             .where(scheduled_tasks.c.task_type == lease.task)

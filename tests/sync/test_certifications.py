@@ -26,13 +26,14 @@ from partnersync.sync.certifications import (
     category_rules,
     certification_totals,
 )
+from tests.conftest import inserted_id
 
 NOW = utcnow()
 
 
 def seed(engine: Engine) -> dict[str, int]:
     with engine.begin() as c:
-        ids = {}
+        ids: dict[str, int] = {}
         for name, active, deleted in (
             ("P1", True, None),
             ("P2", True, None),
@@ -40,14 +41,16 @@ def seed(engine: Engine) -> dict[str, int]:
             ("P4", True, NOW),
             ("P5", True, None),
         ):
-            ids[name] = c.execute(
-                insert(partners).values(
-                    impartner_id=len(ids) + 1,
-                    account_name=name,
-                    is_active=active,
-                    deleted_at=deleted,
+            ids[name] = inserted_id(
+                c.execute(
+                    insert(partners).values(
+                        impartner_id=len(ids) + 1,
+                        account_name=name,
+                        is_active=active,
+                        deleted_at=deleted,
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
         c.execute(
             insert(lms_groups),
             [

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, insert, select
 from partnersync.db.schema import lms_enrollments, lms_group_members, lms_groups, partners
 from partnersync.db.types import utcnow
 from partnersync.sandbox.server import RunningSandbox
+from tests.conftest import inserted_id
 
 from .conftest import run
 
@@ -18,9 +19,11 @@ def make_partner_users(engine: Engine, sb: RunningSandbox, count: int) -> list[s
     """Link a group of `count` people who have transcripts to a partner, as sync_groups would."""
     people = sorted(pid for pid in sb.dataset.transcripts if pid in sb.dataset.people)[:count]
     with engine.begin() as connection:
-        partner_id = connection.execute(
-            insert(partners).values(impartner_id=990001, account_name="Acme", is_active=True)
-        ).inserted_primary_key[0]
+        partner_id = inserted_id(
+            connection.execute(
+                insert(partners).values(impartner_id=990001, account_name="Acme", is_active=True)
+            )
+        )
         connection.execute(
             insert(lms_groups).values(
                 id="group-acme", name="Acme", partner_id=partner_id, partner_link="manual"

@@ -16,7 +16,7 @@ from partnersync.config import Settings, load_settings
 from partnersync.db.schema import contacts, lms_users, partners, sync_logs, sync_state
 from partnersync.db.types import utcnow
 from partnersync.sandbox.data import Account, User
-from partnersync.sandbox.knobs import PageMutation
+from partnersync.sandbox.knobs import MutationAction, PageMutation
 from partnersync.sandbox.server import RunningSandbox
 from partnersync.sync.context import SyncContext, impartner_settings
 from partnersync.sync.impartner import (
@@ -326,7 +326,7 @@ def test_a_sweep_above_the_share_fails_the_run_and_deletes_nothing(
     ],
 )
 def test_rows_changed_while_paging_never_cost_a_live_record(
-    engine: Engine, sandbox: RunningSandbox, mutations: tuple[str, ...], sweeps: bool
+    engine: Engine, sandbox: RunningSandbox, mutations: tuple[MutationAction, ...], sweeps: bool
 ) -> None:
     """Two accounts go (one already read, one still ahead) between the first pages.
 
@@ -447,8 +447,9 @@ def test_a_failed_stream_leaves_its_watermark_and_earlier_data_alone(
     assert "User" in (outcome.error or "") and sandbox.impartner_key not in (outcome.error or "")
     # the account stream completed before the failure: its data and watermark moved
     assert partner(engine, some_account).website == "https://changed.example/"
-    assert watermark(engine, ACCOUNTS) is not None
-    assert account_mark is not None and watermark(engine, ACCOUNTS) >= account_mark
+    account_now = watermark(engine, ACCOUNTS)
+    assert account_now is not None
+    assert account_mark is not None and account_now >= account_mark
     # the user stream did not: nothing of it changed
     assert contact(engine, some_user).first_name != "Changed"
     assert watermark(engine, USERS) == user_mark

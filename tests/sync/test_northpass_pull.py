@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Row, select
 
 from partnersync.db.schema import lms_courses, lms_users, sync_logs, sync_state
-from partnersync.sandbox.knobs import PageMutation
+from partnersync.sandbox.knobs import MutationAction, PageMutation
 from partnersync.sandbox.server import RunningSandbox
 
 from .conftest import run
@@ -30,16 +30,18 @@ def people_in_sandbox(sb: RunningSandbox) -> dict[str, tuple[Any, ...]]:
     return expected
 
 
-def watermark(engine: Engine, stream: str):  # type: ignore[no-untyped-def]
+def watermark(engine: Engine, stream: str) -> Any:
     with engine.connect() as connection:
         return connection.scalar(
             select(sync_state.c.watermark).where(sync_state.c.stream == stream)
         )
 
 
-def last_log(engine: Engine):  # type: ignore[no-untyped-def]
+def last_log(engine: Engine) -> Row[Any]:
     with engine.connect() as connection:
-        return connection.execute(select(sync_logs).order_by(sync_logs.c.id.desc())).first()
+        row = connection.execute(select(sync_logs).order_by(sync_logs.c.id.desc())).first()
+    assert row is not None, "no sync_logs row"
+    return row
 
 
 def test_full_then_incremental_people_converge_with_the_sandbox(
@@ -115,7 +117,7 @@ def test_a_failed_run_leaves_watermark_and_data_as_they_were(
 
 @pytest.mark.parametrize("action", ["touch", "insert", "delete"])
 def test_changes_between_page_requests_are_caught_up_by_the_next_run(
-    engine: Engine, sandbox: RunningSandbox, action: str
+    engine: Engine, sandbox: RunningSandbox, action: MutationAction
 ) -> None:
     """Offset paging shifts rows when data changes mid-read; the next incremental fixes it."""
     sandbox.set_knobs(
@@ -157,7 +159,7 @@ def test_courses_and_npcu_match_the_sandbox_and_bad_values_are_reported(
     invalid = 0
     for course_id, course in ds.courses.items():
         assert stored[course_id].name == course.name
-        raw = ds.course_properties[course_id].get("npcu")
+        raw: Any = ds.course_properties[course_id].get("npcu")
         if course_id in ds.forbidden_property_ids:
             continue
         if raw in (None, ""):

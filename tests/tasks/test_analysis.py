@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from sqlalchemy import Engine, select, true
 
@@ -60,7 +61,9 @@ def test_analysis_finds_look_alikes_not_public_domain_users(
     # the partner has a contact on gmail.com; a gmail.com learner is still nobody's colleague
     ds.add_user("private.person@gmail.com", "Private", "Person", Account=impartner_id)
     public = ds.add_person("another.person@gmail.com", "Another", "Person").id
-    env = {"PARTNERSYNC_ANALYSIS_EXTRA_DOMAINS": f'{{"{group_id}": ["{EXTRA.upper()}"]}}'}
+    env: dict[str, Any] = {
+        "PARTNERSYNC_ANALYSIS_EXTRA_DOMAINS": f'{{"{group_id}": ["{EXTRA.upper()}"]}}'
+    }
     for task in ("impartner_sync", "sync_users"):
         assert run(engine, sandbox, task, **env).status == "success"
 
@@ -88,7 +91,10 @@ def test_analysis_finds_look_alikes_not_public_domain_users(
         counts = analysis.group_counts(c)
     assert not found & members
     assert not {row.email_domain for row in rows} & set(PUBLIC_EMAIL_DOMAINS)
-    assert all(row.email and row.email.endswith("@" + row.email_domain) for row in rows)
+    assert all(
+        row.email and row.email_domain is not None and row.email.endswith("@" + row.email_domain)
+        for row in rows
+    )
     assert run_row.suggestions == len(rows) and run_row.sync_log_id == outcome.log_id
     assert {g: c["open"] for g, c in counts.items()} == Counter(g for g, _ in found)
     assert outcome.report.total("created") == len(rows)

@@ -17,6 +17,7 @@ from partnersync.db.schema import (
 from partnersync.db.types import utcnow
 from partnersync.tasks.cleanup import cleanup
 from partnersync.tasks.runner import run_task
+from tests.conftest import inserted_id
 
 
 def test_cleanup_prunes_only_old_finished_history(engine: Engine) -> None:
@@ -37,9 +38,9 @@ def test_cleanup_prunes_only_old_finished_history(engine: Engine) -> None:
         )
         ids = {}
         for days in (91, 89):
-            ids[days] = c.execute(
-                insert(group_analysis_runs).values(run_at=now - timedelta(days=days))
-            ).inserted_primary_key[0]
+            ids[days] = inserted_id(
+                c.execute(insert(group_analysis_runs).values(run_at=now - timedelta(days=days)))
+            )
             c.execute(
                 insert(group_analysis_suggestions).values(
                     run_id=ids[days], group_id="g", user_id=f"u{days}", reason="domain"

@@ -1,19 +1,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, Row, insert, select
 
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.tasks import leases
 from partnersync.tasks.leases import AlreadyRunning, UnknownTask
+from tests.conftest import inserted_id
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 TTL = timedelta(seconds=90)
 
 
-def task_row(engine: Engine, task: str = "sync_users"):  # type: ignore[no-untyped-def]
+def task_row(engine: Engine, task: str = "sync_users") -> Row[Any]:
     with engine.connect() as connection:
         return connection.execute(
             select(scheduled_tasks).where(scheduled_tasks.c.task_type == task)
@@ -31,11 +33,13 @@ def test_a_live_lease_refuses_a_second_owner(engine: Engine) -> None:
 def test_an_expired_lease_is_taken_over_and_its_run_marked_abandoned(engine: Engine) -> None:
     with engine.begin() as connection:
         first = leases.acquire(connection, "sync_users", "a", NOW, TTL)
-        log_id = connection.execute(
-            insert(sync_logs).values(
-                sync_type="sync_users", status="running", mode="full", started_at=NOW
+        log_id = inserted_id(
+            connection.execute(
+                insert(sync_logs).values(
+                    sync_type="sync_users", status="running", mode="full", started_at=NOW
+                )
             )
-        ).inserted_primary_key[0]
+        )
         connection.execute(scheduled_tasks.update().values(current_log_id=log_id))
     later = NOW + TTL + timedelta(seconds=1)
     with engine.begin() as connection:

@@ -46,7 +46,7 @@ class FlakySqlite(sqlite3.Connection):
         super().commit()
 
 
-class FlakyMariaDB(pymysql.connections.Connection):  # type: ignore[misc]
+class FlakyMariaDB(pymysql.connections.Connection):
     def commit(self) -> None:
         if FAULT.thread == threading.get_ident():
             FAULT.thread = None

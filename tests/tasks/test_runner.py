@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Row, select, update
 
 from partnersync.config import Settings
 from partnersync.db.schema import scheduled_tasks, sync_logs
@@ -18,15 +20,16 @@ from partnersync.tasks.runner import INTERRUPTED, AlreadyRunning, run_task
 
 
 def settings() -> Settings:
-    return Settings(**{"PARTNERSYNC_LEASE_SECONDS": 3})
+    values: dict[str, Any] = {"PARTNERSYNC_LEASE_SECONDS": 3}
+    return Settings(**values)
 
 
-def log_rows(engine: Engine):  # type: ignore[no-untyped-def]
+def log_rows(engine: Engine) -> Sequence[Row[Any]]:
     with engine.connect() as connection:
         return connection.execute(select(sync_logs).order_by(sync_logs.c.id)).all()
 
 
-def task_row(engine: Engine):  # type: ignore[no-untyped-def]
+def task_row(engine: Engine) -> Row[Any]:
     with engine.connect() as connection:
         return connection.execute(
             select(scheduled_tasks).where(scheduled_tasks.c.task_type == "sync_users")

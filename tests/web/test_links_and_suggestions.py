@@ -15,6 +15,7 @@ from partnersync.db.schema import (
     lms_users,
     partners,
 )
+from tests.conftest import inserted_id
 
 GONE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -114,9 +115,11 @@ def seed_suggestions(engine: Engine) -> list[int]:
                 for n in (1, 2, 3)
             ],
         )
-        run_id = connection.execute(
-            insert(group_analysis_runs).values(run_at=GONE, groups_analysed=1, suggestions=3)
-        ).inserted_primary_key[0]
+        run_id = inserted_id(
+            connection.execute(
+                insert(group_analysis_runs).values(run_at=GONE, groups_analysed=1, suggestions=3)
+            )
+        )
         connection.execute(
             insert(group_analysis_suggestions),
             [
