@@ -26,14 +26,13 @@ from partnersync.clients.records import (
     NorthpassGroup,
     NorthpassMembership,
     NorthpassPerson,
-    Page,
-    Skipped,
     TranscriptItem,
     parse_records,
 )
 from partnersync.clients.retry import RetryPolicy
 from partnersync.clients.settings import ImpartnerSettings, NorthpassSettings
 from partnersync.clients.transport import RequestStats
+from partnersync.types import Page, Skipped
 
 __all__ = [
     "PATCH_BATCH",

@@ -22,13 +22,13 @@ from partnersync.clients.records import (
     ImpartnerAccount,
     ImpartnerRegion,
     ImpartnerUser,
-    Page,
     parse_page,
 )
 from partnersync.clients.retry import MalformedResponse
 from partnersync.clients.session import ApiClient
 from partnersync.clients.settings import ImpartnerSettings
 from partnersync.clients.transport import ApiKeyAuth, ApiRequest, RequestStats
+from partnersync.types import Page
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -257,7 +257,8 @@ class ImpartnerClient(ApiClient):
             f"{BASE_PATH}/{object_name}/_deleted",
             (("fromUtc", format_time(from_utc)), ("toUtc", format_time(to_utc))),
         )
-        return await self._session.json(request, check=_deleted_ids)
+        ids: list[int] = await self._session.json(request, check=_deleted_ids)
+        return ids
 
     # --- writing -----------------------------------------------------------------------------
 

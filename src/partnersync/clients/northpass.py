@@ -27,8 +27,6 @@ from partnersync.clients.records import (
     NorthpassGroup,
     NorthpassMembership,
     NorthpassPerson,
-    Page,
-    Skipped,
     TranscriptItem,
     parse_page,
     parse_records,
@@ -37,6 +35,7 @@ from partnersync.clients.retry import MalformedResponse
 from partnersync.clients.session import ABSENT, ApiClient
 from partnersync.clients.settings import NorthpassSettings
 from partnersync.clients.transport import ApiKeyAuth, ApiRequest, RequestStats
+from partnersync.types import Page, Skipped
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -117,7 +117,7 @@ def database_now(connection: Connection) -> datetime:
     or that was frozen for a while, cannot misjudge whose lease is live.
     """
     if is_mariadb(connection.dialect.name):
-        value = connection.execute(text("SELECT UTC_TIMESTAMP(6)")).scalar_one()
+        value: datetime = connection.execute(text("SELECT UTC_TIMESTAMP(6)")).scalar_one()
         return value.replace(tzinfo=UTC)
     raw = connection.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
     return datetime.fromisoformat(raw).replace(tzinfo=UTC)

@@ -178,7 +178,8 @@ class Suggestion:
 
 
 def latest_run_id(connection: Connection) -> int | None:
-    return connection.scalar(select(func.max(group_analysis_runs.c.id)))
+    latest: int | None = connection.scalar(select(func.max(group_analysis_runs.c.id)))
+    return latest
 
 
 def list_suggestions(

@@ -26,7 +26,7 @@ def retry_delay(failures: int, interval: timedelta, jitter: float) -> timedelta:
     `jitter` in [0, 1) spreads retries of several replicas by up to a fifth of the delay.
     """
     exponent = max(failures - 1, 0)
-    delay = min(FIRST_RETRY * (2 ** min(exponent, 30)), interval)
+    delay: timedelta = min(FIRST_RETRY * (2 ** min(exponent, 30)), interval)
     return delay * (1 + 0.2 * jitter)
 
 
