@@ -48,7 +48,7 @@ def scratch_database(server_url: str, name: str) -> str:
     admin.dispose()
     url = server.set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url)
-    migrate(engine)
+    migrate(engine, TASKS)
     with engine.begin() as connection:
         connection.execute(update(scheduled_tasks).values(enabled=False))
     engine.dispose()

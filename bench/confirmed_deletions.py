@@ -31,9 +31,10 @@ from partnersync.db.migrate import migrate
 from partnersync.sandbox.knobs import PageMutation
 from partnersync.sandbox.server import RunningSandbox, running_sandbox
 from partnersync.tasks.functions import TASK_FUNCTIONS
+from partnersync.tasks.registry import TASKS
 from partnersync.tasks.runner import run_task
 
-TASKS = ("impartner_sync", "sync_users", "sync_groups", "sync_courses")
+SWEPT_TASKS = ("sync_users", "sync_groups", "sync_courses")
 LISTINGS = {"people": "person", "groups": "group", "courses": "course"}  # listing → record
 
 
@@ -48,7 +49,7 @@ def requests(sb: RunningSandbox) -> tuple[int, int]:
 def full_runs(engine: Any, settings: Settings, sb: RunningSandbox) -> tuple[int, int, int]:
     sb.reset_counters()
     deleted = 0
-    for task in TASKS[1:]:
+    for task in SWEPT_TASKS:
         outcome = run_task(engine, settings, task, TASK_FUNCTIONS[task], mode="full")
         assert outcome.status == "success", (task, outcome.error)
         deleted += outcome.report.total("deleted")
@@ -75,7 +76,7 @@ def main() -> None:
         running_sandbox(size=args.size, seed=1, rate_limit_per_second=None) as sb,
     ):
         engine = make_engine(f"sqlite:///{Path(scratch) / 'bench.db'}")
-        migrate(engine)
+        migrate(engine, TASKS)
         settings = Settings(
             NORTHPASS_BASE_URL=sb.base_url,
             NORTHPASS_API_KEY=sb.northpass_key,

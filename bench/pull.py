@@ -41,7 +41,7 @@ from partnersync.db.schema import (
 )
 from partnersync.sync.partner_users import partner_user_ids
 from partnersync.tasks.functions import TASK_FUNCTIONS
-from partnersync.tasks.registry import PULL_ORDER
+from partnersync.tasks.registry import PULL_ORDER, TASKS
 from partnersync.tasks.runner import run_task
 from partnersync.types import Mode
 
@@ -195,7 +195,7 @@ def main() -> None:
     sandbox = json.loads(child.stdout.readline())
     url, admin = scratch_database(args.database_url)
     engine = make_engine(url)
-    migrate(engine)
+    migrate(engine, TASKS)
     settings = Settings(
         **{
             "PARTNERSYNC_DATABASE_URL": url,

@@ -22,6 +22,7 @@ from partnersync.db.bulk import upsert
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate
 from partnersync.db.schema import lms_users
+from partnersync.tasks.registry import TASKS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -51,7 +52,7 @@ def timed_load(engine: Engine, rows: list[dict[str, Any]]) -> tuple[float, str]:
 
 
 def bench(name: str, engine: Engine, n: int) -> None:
-    migrate(engine)
+    migrate(engine, TASKS)
     first = [person(i) for i in range(n)]
     resync = [person(i, version=1) if i % 10 == 0 else person(i) for i in range(n)]
     rate, summary = timed_load(engine, first)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate, seed_tasks
 from partnersync.db.schema import metadata
+from partnersync.tasks.registry import TASKS
 
 settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
@@ -44,7 +45,7 @@ def empty_database(engine: Engine) -> None:
     with engine.begin() as connection:
         for table in reversed(metadata.sorted_tables):
             connection.execute(delete(table))
-        seed_tasks(connection)
+        seed_tasks(connection, TASKS)
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +64,7 @@ def mariadb_engine() -> Iterator[Engine]:
             pytrace=False,
         )
     engine = make_engine(server.set(database=name).render_as_string(hide_password=False))
-    migrate(engine)
+    migrate(engine, TASKS)
     yield engine
     engine.dispose()
     with admin.connect() as connection:
@@ -75,7 +76,7 @@ def mariadb_engine() -> Iterator[Engine]:
 def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     path: Path = tmp_path_factory.mktemp("sqlite") / "partnersync.db"
     engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
+    migrate(engine, TASKS)
     yield engine
     engine.dispose()
 

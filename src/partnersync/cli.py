@@ -16,26 +16,26 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from partnersync import logs
 from partnersync.config import ConfigError, Settings, load_settings
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import is_current
 from partnersync.db.migrate import migrate as run_migrations
-from partnersync.db.schema import scheduled_tasks, sync_logs, sync_state
 from partnersync.db.types import utcnow
 from partnersync.sync import group_links
-from partnersync.sync.state import reset_watermark
+from partnersync.sync.state import list_watermarks, reset_watermark
 from partnersync.tasks import analysis
 from partnersync.tasks.dry_run import dry_run as run_dry
-from partnersync.tasks.functions import DRY_RUN_TASKS, TASK_FUNCTIONS
+from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.outcome import RunOutcome
-from partnersync.tasks.registry import SYNC_ALL_ORDER
+from partnersync.tasks.registry import DRY_RUN_TASKS, SYNC_ALL_ORDER, TASKS
 from partnersync.tasks.run_all import SkippedTask, all_succeeded, run_all
 from partnersync.tasks.runner import AlreadyRunning, UnknownTask, run_task
 from partnersync.terminal import progress_bars, summary
 from partnersync.types import Mode
+from partnersync.web import queries
 from partnersync.web.server import build_service
 from partnersync.web.server import serve as serve_web
 
@@ -85,7 +85,7 @@ def migrate() -> None:
     """Create or upgrade the schema and seed the task registry (idempotent)."""
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
-    added = run_migrations(engine)
+    added = run_migrations(engine, TASKS)
     console.print(f"schema is current; {added} task(s) added to the registry")
 
 
@@ -129,17 +129,17 @@ def tasks() -> None:
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
     with engine.connect() as connection:
-        rows = connection.execute(select(scheduled_tasks).order_by(scheduled_tasks.c.id)).all()
+        states = queries.task_states(connection, tuple(TASK_FUNCTIONS))
     table = Table("task", "enabled", "interval", "status", "last", "last run", "next run")
-    for row in rows:
+    for state in states:
         table.add_row(
-            row.task_type,
-            "yes" if row.enabled else "no",
-            f"{row.interval_minutes} min",
-            row.status,
-            row.last_status or "-",
-            f"{row.last_run_at:%Y-%m-%d %H:%M}" if row.last_run_at else "-",
-            f"{row.next_run_at:%Y-%m-%d %H:%M}" if row.next_run_at else "-",
+            state.name,
+            "yes" if state.enabled else "no",
+            f"{state.interval_minutes} min",
+            state.status,
+            state.last_status or "-",
+            f"{state.last_run_at:%Y-%m-%d %H:%M}" if state.last_run_at else "-",
+            f"{state.next_run_at:%Y-%m-%d %H:%M}" if state.next_run_at else "-",
         )
     console.print(table)
 
@@ -225,7 +225,7 @@ def watermarks(
         console.print(f"forgot {forgotten} watermark(s)")
         return
     with engine.connect() as connection:
-        rows = connection.execute(select(sync_state).order_by(sync_state.c.stream)).all()
+        rows = list_watermarks(connection)
     table = Table("stream", "watermark (UTC)", "set at (UTC)")
     for row in rows:
         table.add_row(
@@ -242,11 +242,8 @@ def history(
     """The latest runs from `sync_logs`, newest first."""
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
-    query = select(sync_logs).order_by(sync_logs.c.id.desc()).limit(limit)
-    if task:
-        query = query.where(sync_logs.c.sync_type == task)
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
+        runs = queries.sync_logs_page(connection, task, None, limit)
     table = Table(
         "id",
         "task",
@@ -262,27 +259,27 @@ def history(
         "requests",
         "error",
     )
-    for row in rows:
-        seconds = (row.completed_at - row.started_at).total_seconds() if row.completed_at else None
+    for run in runs:
+        seconds = run.duration_seconds
         table.add_row(
-            str(row.id),
-            row.sync_type,
-            row.mode,
-            row.status,
-            f"{row.started_at:%Y-%m-%d %H:%M:%S}",
+            str(run.id),
+            run.task,
+            run.mode,
+            run.status,
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}",
             f"{seconds:.1f}" if seconds is not None else "-",
             *(
                 str(value)
                 for value in (
-                    row.records_processed,
-                    row.records_created,
-                    row.records_updated,
-                    row.records_deleted,
-                    row.records_failed,
-                    row.api_requests,
+                    run.records_processed,
+                    run.records_created,
+                    run.records_updated,
+                    run.records_deleted,
+                    run.records_failed,
+                    run.api_requests,
                 )
             ),
-            row.error_message or "",
+            run.error_message or "",
         )
     console.print(table)
 

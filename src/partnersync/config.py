@@ -16,35 +16,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from partnersync.clients.retry import RetryPolicy
+from partnersync.clients.settings import ImpartnerSettings, NorthpassSettings
+from partnersync.domain import CRM_OWNED_FIELDS, PUBLIC_EMAIL_DOMAINS
+
 SUPPORTED_BACKENDS = ("sqlite", "mysql", "mariadb")
 MIN_TOKEN_CHARS = 16
-
-
-PUBLIC_EMAIL_DOMAINS = (
-    "gmail.com",
-    "googlemail.com",
-    "hotmail.com",
-    "outlook.com",
-    "live.com",
-    "msn.com",
-    "yahoo.com",
-    "ymail.com",
-    "aol.com",
-    "icloud.com",
-    "me.com",
-    "mail.com",
-    "protonmail.com",
-    "gmx.com",
-    "gmx.de",
-    "yandex.com",
-    "qq.com",
-    "163.com",
-    "yahoo.co.jp",
-)
-"""Mail providers anyone can sign up with: their users say nothing about an employer."""
-
-CRM_OWNED_FIELDS = frozenset({"id", "name"})
-"""Impartner Account fields a push must never set (`Id` only locates the account)."""
 
 
 class ConfigError(Exception):
@@ -403,6 +380,30 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+
+def northpass_settings(settings: Settings) -> NorthpassSettings:
+    return NorthpassSettings(
+        base_url=settings.northpass_base_url,
+        api_key=require(settings.northpass_api_key, "NORTHPASS_API_KEY"),
+        rate_per_second=settings.northpass_rate_per_second,
+        page_size=settings.northpass_page_size,
+        concurrency=settings.northpass_concurrency,
+        timeout_s=settings.http_timeout_seconds,
+        retry=RetryPolicy(max_attempts=settings.http_max_attempts),
+    )
+
+
+def impartner_settings(settings: Settings) -> ImpartnerSettings:
+    return ImpartnerSettings(
+        base_url=settings.impartner_base_url,
+        api_key=require(settings.impartner_api_key, "IMPARTNER_API_KEY"),
+        tenant_id=str(settings.impartner_tenant_id),
+        rate_per_second=settings.impartner_rate_per_second,
+        page_size=settings.impartner_page_size,
+        timeout_s=settings.http_timeout_seconds,
+        retry=RetryPolicy(max_attempts=settings.http_max_attempts),
+    )
 
 
 def masked_url(url: str) -> str:

@@ -23,6 +23,7 @@ from partnersync.db.migrate import migrate
 from partnersync.db.schema import metadata
 from partnersync.sandbox.server import RunningSandbox, running_sandbox
 from partnersync.tasks.outcome import RunOutcome
+from partnersync.tasks.registry import TASKS
 from partnersync.tasks.run_all import all_succeeded, run_all
 from partnersync.terminal import progress_bars, summary
 
@@ -62,7 +63,7 @@ def fresh_database(path: Path) -> Engine:
     for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         leftover.unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
+    migrate(engine, TASKS)
     return engine
 
 

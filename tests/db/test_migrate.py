@@ -117,7 +117,7 @@ def test_second_migrate_keeps_operator_changes(engine: Engine) -> None:
             .where(scheduled_tasks.c.task_type == "sync_users")
             .values(enabled=False, interval_minutes=15)
         )
-    assert migrate(engine) == 0
+    assert migrate(engine, TASKS) == 0
     with engine.connect() as connection:
         row = connection.execute(
             select(scheduled_tasks).where(scheduled_tasks.c.task_type == "sync_users")
@@ -142,7 +142,7 @@ def test_an_existing_mariadb_database_gets_byte_for_byte_ids_and_keeps_its_rows(
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), "0001")
             connection.execute(text("INSERT INTO lms_users (id, status) VALUES ('Abc', 'active')"))
-        migrate(engine)
+        migrate(engine, TASKS)
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO lms_users (id, status) VALUES ('abc', 'active')"))
             ids = sorted(connection.scalars(text("SELECT id FROM lms_users")))

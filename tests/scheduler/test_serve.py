@@ -13,6 +13,7 @@ from sqlalchemy import update
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate
 from partnersync.db.schema import scheduled_tasks
+from partnersync.tasks.registry import TASKS
 
 from .conftest import log_rows, wait_for
 
@@ -46,7 +47,7 @@ def test_serve_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:
 def test_serve_runs_due_tasks_through_the_runner_and_stops_on_sigterm(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     engine = make_engine(url)
-    migrate(engine)
+    migrate(engine, TASKS)
     with engine.begin() as connection:
         connection.execute(
             update(scheduled_tasks)

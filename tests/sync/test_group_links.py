@@ -21,6 +21,7 @@ from partnersync.sync.group_links import (
     set_manual_link,
 )
 from partnersync.sync.groups import match_partners
+from partnersync.tasks.registry import TASKS
 
 GONE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -113,7 +114,7 @@ def test_link_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARTNERSYNC_DATABASE_URL", url)
     monkeypatch.setenv("COLUMNS", "200")
     engine = make_engine(url)
-    migrate(engine)
+    migrate(engine, TASKS)
     with engine.begin() as connection:
         seed(connection)
     runner = CliRunner()

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import Engine, select, true
 
-from partnersync.config import PUBLIC_EMAIL_DOMAINS
 from partnersync.db.schema import (
     contacts,
     group_analysis_runs,
@@ -16,6 +15,7 @@ from partnersync.db.schema import (
     partners,
 )
 from partnersync.db.types import utcnow
+from partnersync.domain import PUBLIC_EMAIL_DOMAINS
 from partnersync.sandbox.server import RunningSandbox
 from partnersync.tasks import analysis
 from tests.sync.conftest import run

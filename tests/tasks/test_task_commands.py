@@ -13,6 +13,7 @@ from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate
 from partnersync.db.schema import partners
 from partnersync.sandbox.server import RunningSandbox
+from partnersync.tasks.registry import TASKS
 
 from .conftest import pull_everything
 from .test_analysis import linked_group
@@ -24,7 +25,7 @@ def test_dry_run_then_suggestions_accepted_and_written(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     engine = make_engine(url)
-    migrate(engine)
+    migrate(engine, TASKS)
     pull_everything(engine, sandbox)
     env = {
         "PARTNERSYNC_DATABASE_URL": url,

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate
+from partnersync.tasks.registry import TASKS
 from partnersync.web.app import create_app
 from partnersync.web.gate import MAX_FAILURES
 
@@ -111,7 +112,7 @@ def rss_kib(pid: int) -> int:
 def test_a_400_mb_body_without_a_token_costs_the_server_nothing(tmp_path: Path) -> None:
     """A real `serve`: the answer comes before the body, and memory does not grow."""
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    migrate(make_engine(url))
+    migrate(make_engine(url), TASKS)
     port = free_port()
     env = environment(url, PARTNERSYNC_API_TOKEN=TOKEN)
     process = subprocess.Popen(

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate
 from partnersync.sandbox.server import RunningSandbox
+from partnersync.tasks.registry import TASKS
 from partnersync.web.app import create_app
 from tests.sync.conftest import sandbox, settings_for
 
@@ -44,7 +45,7 @@ def free_port() -> int:
 
 def test_serve_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    migrate(make_engine(url))
+    migrate(make_engine(url), TASKS)
     result = subprocess.run(
         [str(SCRIPT), "serve"],
         env=environment(url),
@@ -59,7 +60,7 @@ def test_serve_refuses_to_start_without_a_token(tmp_path: Path) -> None:
 
 def test_serve_answers_over_http_and_stops_on_sigterm(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    migrate(make_engine(url))
+    migrate(make_engine(url), TASKS)
     port = free_port()
     env = environment(url, PARTNERSYNC_API_TOKEN=TOKEN, PARTNERSYNC_SCHEDULER_TICK_SECONDS="0.2")
     process = subprocess.Popen(

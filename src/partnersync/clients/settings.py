@@ -1,4 +1,6 @@
-"""Typed settings per API; the application config maps environment variables onto these."""
+"""Typed settings per API. The application's defaults live in `partnersync.config`, which
+converts its settings to these (`northpass_settings`, `impartner_settings`); the defaults
+here only make a client usable on its own."""
 
 from __future__ import annotations
 
@@ -42,15 +44,11 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class NorthpassSettings(ApiSettings):
-    """Northpass budget: the vendor allows 10 requests/s per key; 8 leaves headroom."""
-
-    rate_per_second: float = 8.0
-    concurrency: int = 8
+    """Northpass: the vendor allows 10 requests/s per key."""
 
 
 @dataclass(frozen=True)
 class ImpartnerSettings(ApiSettings):
-    """Impartner publishes no rate limit; the budget is a setting."""
+    """Impartner publishes no rate limit; requests carry the tenant id."""
 
     tenant_id: str = "1"
-    timeout_s: float = 60.0

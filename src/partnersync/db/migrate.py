@@ -1,12 +1,15 @@
 """`partnersync migrate`: Alembic upgrade to head, then seed the task registry.
 
 Seeding inserts missing tasks only, so a second run changes nothing and an
-operator's choices (enabled, interval) are never overwritten.
+operator's choices (enabled, interval) are never overwritten. The tasks are handed in by
+the caller (`tasks.registry.TASKS`): the database layer knows no task of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 from alembic import command
 from alembic.config import Config
@@ -16,7 +19,17 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from partnersync.db.schema import scheduled_tasks
 from partnersync.db.types import utcnow
-from partnersync.tasks.registry import TASKS
+
+
+class TaskSeed(Protocol):
+    """What seeding needs of a task: its name and default interval."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def interval_minutes(self) -> int: ...
+
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -28,8 +41,8 @@ def alembic_config(connection: Connection) -> Config:
     return config
 
 
-def seed_tasks(connection: Connection) -> int:
-    """Insert the contract tasks that are missing; return how many were added."""
+def seed_tasks(connection: Connection, tasks: Iterable[TaskSeed]) -> int:
+    """Insert the tasks that are missing; return how many were added."""
     existing = set(connection.scalars(select(scheduled_tasks.c.task_type)))
     missing = [
         {
@@ -39,7 +52,7 @@ def seed_tasks(connection: Connection) -> int:
             "status": "idle",
             "next_run_at": utcnow(),
         }
-        for task in TASKS
+        for task in tasks
         if task.name not in existing
     ]
     if missing:
@@ -47,12 +60,12 @@ def seed_tasks(connection: Connection) -> int:
     return len(missing)
 
 
-def migrate(engine: Engine) -> int:
-    """Bring the schema to head and seed tasks; return the number of tasks added."""
+def migrate(engine: Engine, tasks: Iterable[TaskSeed]) -> int:
+    """Bring the schema to head and seed `tasks`; return the number of tasks added."""
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "head")
     with engine.begin() as connection:
-        return seed_tasks(connection)
+        return seed_tasks(connection, tasks)
 
 
 def is_current(engine: Engine) -> bool:

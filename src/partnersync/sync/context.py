@@ -11,44 +11,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from partnersync.clients import (
-    ImpartnerClient,
-    ImpartnerSettings,
-    NorthpassClient,
-    NorthpassSettings,
-    RetryPolicy,
-)
-from partnersync.config import Settings, require
+from partnersync.clients import ImpartnerClient, NorthpassClient
+from partnersync.config import Settings, impartner_settings, northpass_settings
 from partnersync.sync import state
 from partnersync.sync.report import RunReport
 from partnersync.types import Mode
 
 Progress = Callable[[str, int, int | None], None]
 """`progress(stage, done, total)`: total is None while unknown."""
-
-
-def northpass_settings(settings: Settings) -> NorthpassSettings:
-    return NorthpassSettings(
-        base_url=settings.northpass_base_url,
-        api_key=require(settings.northpass_api_key, "NORTHPASS_API_KEY"),
-        rate_per_second=settings.northpass_rate_per_second,
-        page_size=settings.northpass_page_size,
-        concurrency=settings.northpass_concurrency,
-        timeout_s=settings.http_timeout_seconds,
-        retry=RetryPolicy(max_attempts=settings.http_max_attempts),
-    )
-
-
-def impartner_settings(settings: Settings) -> ImpartnerSettings:
-    return ImpartnerSettings(
-        base_url=settings.impartner_base_url,
-        api_key=require(settings.impartner_api_key, "IMPARTNER_API_KEY"),
-        tenant_id=str(settings.impartner_tenant_id),
-        rate_per_second=settings.impartner_rate_per_second,
-        page_size=settings.impartner_page_size,
-        timeout_s=settings.http_timeout_seconds,
-        retry=RetryPolicy(max_attempts=settings.http_max_attempts),
-    )
 
 
 def _no_progress(stage: str, done: int, total: int | None) -> None:

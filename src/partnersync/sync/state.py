@@ -6,8 +6,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, Row, delete, select
 
 from partnersync.db.bulk import upsert
 from partnersync.db.schema import sync_state
@@ -27,6 +28,11 @@ def save_watermark(connection: Connection, stream: str, watermark: datetime | No
         sync_state,
         [{"stream": stream, "watermark": watermark, "updated_at": utcnow()}],
     )
+
+
+def list_watermarks(connection: Connection) -> list[Row[Any]]:
+    """Every stream's watermark and when it was set, by stream name."""
+    return list(connection.execute(select(sync_state).order_by(sync_state.c.stream)))
 
 
 def reset_watermark(connection: Connection, stream: str | None = None) -> int:

@@ -25,6 +25,3 @@ TASK_FUNCTIONS: dict[str, TaskFunction] = {
     "group_members_sync": group_members_sync,
     "cleanup": cleanup,
 }
-
-DRY_RUN_TASKS = frozenset({"sync_to_impartner", "group_members_sync"})
-"""Tasks that write to a vendor and can describe those writes instead (`--dry-run`)."""

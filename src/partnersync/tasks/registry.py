@@ -13,6 +13,8 @@ class TaskSpec:
     is_pull: bool = False
     upstream: tuple[str, ...] = ()
     """Tasks whose data this one builds on: in `sync all`, it is skipped when one failed."""
+    dry_run: bool = False
+    """The task writes to a vendor and can describe those writes instead (`--dry-run`)."""
 
 
 TASKS: tuple[TaskSpec, ...] = (
@@ -45,6 +47,7 @@ TASKS: tuple[TaskSpec, ...] = (
         360,
         "certification counts and NPCU totals → Impartner",
         upstream=("impartner_sync", "sync_courses", "sync_npcu", "sync_enrollments"),
+        dry_run=True,
     ),
     TaskSpec(
         "group_analysis",
@@ -57,6 +60,7 @@ TASKS: tuple[TaskSpec, ...] = (
         360,
         "pending local memberships → Northpass, then confirmed",
         upstream=("sync_groups",),
+        dry_run=True,
     ),
     TaskSpec("cleanup", 1440, "removes old run history"),
 )
@@ -65,4 +69,5 @@ TASKS: tuple[TaskSpec, ...] = (
 TASKS_BY_NAME = {task.name: task for task in TASKS}
 SYNC_ALL_ORDER = tuple(task.name for task in TASKS if task.name != "cleanup")
 PULL_ORDER = tuple(task.name for task in TASKS if task.is_pull)
+DRY_RUN_TASKS = frozenset(task.name for task in TASKS if task.dry_run)
 """The tasks that read the vendors, in `sync all` order."""

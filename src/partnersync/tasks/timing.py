@@ -11,6 +11,17 @@ CANCEL_WAIT_SECONDS = 10.0
 """After a shutdown's grace period, how long cancelled runs get to reach a checkpoint."""
 
 
+def next_after_interval_change(
+    last_status: str | None, last_run_at: datetime | None, interval: timedelta
+) -> datetime | None:
+    """After an operator changes a task's interval: one new interval after the last run (due at
+    once if that is past), or None — keep the current `next_run_at` — while the task is failing
+    (its retry time stands) or has never run."""
+    if last_status == "success" and last_run_at is not None:
+        return last_run_at + interval
+    return None
+
+
 def next_after_success(scheduled_for: datetime, interval: timedelta, now: datetime) -> datetime:
     """One interval after the run's scheduled time (no drift), skipping slots already past."""
     following = scheduled_for + interval

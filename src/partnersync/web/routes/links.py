@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from sqlalchemy import ColumnElement, Connection, or_, select
+from sqlalchemy import Connection
 
-from partnersync.db.schema import lms_groups, partners
 from partnersync.sync import group_links
 from partnersync.web.models import GroupLink, LinkRequest, Partner
 from partnersync.web.routes import COMMON, known_query_only, problems
@@ -15,12 +14,7 @@ from partnersync.web.services import Services
 
 
 def _live_group_or_404(connection: Connection, group_id: str) -> None:
-    found = connection.scalar(
-        select(lms_groups.c.id).where(
-            lms_groups.c.id == group_id, lms_groups.c.deleted_at.is_(None)
-        )
-    )
-    if found is None:
+    if not group_links.is_live_group(connection, group_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live LMS group with id {group_id!r}")
 
 
@@ -88,30 +82,10 @@ def router(services: Services, guard: Any) -> APIRouter:
     def find_partners(
         q: str = Query("", max_length=200), limit: int = Query(20, ge=1, le=200)
     ) -> list[Partner]:
-        query = (
-            select(
-                partners.c.id,
-                partners.c.impartner_id,
-                partners.c.account_name,
-                partners.c.partner_tier,
-                partners.c.is_active,
-            )
-            .where(partners.c.deleted_at.is_(None))
-            .order_by(partners.c.account_name, partners.c.id)
-            .limit(limit)
-        )
-        if q:
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            conditions: list[ColumnElement[bool]] = [
-                partners.c.account_name.ilike(pattern, escape="\\")
-            ]
-            if q.isdigit():
-                conditions.append(partners.c.impartner_id == int(q))
-            query = query.where(or_(*conditions))
         with services.engine.connect() as connection:
             return [
                 Partner.model_validate(row, from_attributes=True)
-                for row in connection.execute(query)
+                for row in group_links.find_partners(connection, q, limit)
             ]
 
     return api

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from sqlalchemy import select, update
 
-from partnersync.db.schema import scheduled_tasks
 from partnersync.tasks.runner import AlreadyRunning, UnknownTask
+from partnersync.tasks.schedule import change_schedule
 from partnersync.types import Mode
 from partnersync.web import queries
 from partnersync.web.launcher import ShuttingDown
@@ -74,25 +72,14 @@ def router(services: Services, guard: Any) -> APIRouter:
     )
     def change_task(task: str, change: TaskPatch) -> TaskState:
         with services.engine.begin() as connection:
-            row = connection.execute(
-                select(scheduled_tasks).where(scheduled_tasks.c.task_type == task)
-            ).one_or_none()
-            if row is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown task {task!r}")
-            values: dict[str, Any] = {}
-            if change.enabled is not None:
-                values["enabled"] = change.enabled
-            if change.interval_minutes is not None:
-                values["interval_minutes"] = change.interval_minutes
-                if row.last_status == "success" and row.last_run_at is not None:
-                    # the next run is one new interval after the last (due now if that is past);
-                    # a failing task keeps its retry time
-                    values["next_run_at"] = row.last_run_at + timedelta(
-                        minutes=change.interval_minutes
-                    )
-            connection.execute(
-                update(scheduled_tasks).where(scheduled_tasks.c.task_type == task).values(values)
+            found = change_schedule(
+                connection,
+                task,
+                enabled=change.enabled,
+                interval_minutes=change.interval_minutes,
             )
+        if not found:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown task {task!r}")
         return one(task)
 
     return api
