@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from partnersync.sandbox import impartner, northpass
+from partnersync.sandbox.pipeline import Refusal, json_body
 from partnersync.sandbox.state import SandboxState
 
 
@@ -30,11 +29,11 @@ async def set_knobs(request: Request) -> Response:
     """Changes the knobs named in the JSON body; answers with all knobs, or 400."""
     state: SandboxState = request.app.state.sandbox
     try:
-        changes = json.loads(await request.body())
+        changes = await json_body(request)
         if not isinstance(changes, dict):
             raise TypeError("expected a JSON object of knob names and values")
         knobs = state.set_knobs(**changes)
-    except (ValueError, TypeError) as exc:
+    except (Refusal, ValueError, TypeError) as exc:
         return JSONResponse({"error": str(exc)}, 400)
     return JSONResponse(knobs.as_json())
 

@@ -31,6 +31,35 @@ from partnersync.sandbox.data import (
 
 T = TypeVar("T")
 
+
+@dataclass(frozen=True)
+class Every:
+    """Every `period`-th record from `offset` on: how an edge case is planted, named below."""
+
+    period: int
+    offset: int = 0
+
+    def __call__(self, index: int) -> bool:
+        return index % self.period == self.offset
+
+
+INACTIVE_ACCOUNT = Every(13, 5)
+"""Accounts with status Inactive (kept, not an active partner)."""
+GROUP_NAMED_ON_ACCOUNT = Every(3)
+"""Accounts that carry their LMS group's name and id in custom fields."""
+NEVER_ACTIVATED = Every(9, 4)
+"""People who were invited and never signed in (no `last_active_at`)."""
+DISABLED_PERSON = Every(31, 12)
+UNSUBSCRIBED_PERSON = Every(19, 3)
+IN_UNRELATED_GROUP = Every(10, 3)
+"""Non-partner people who are members of an unrelated group."""
+ARCHIVED_WITHOUT_PROPERTIES = Every(2)
+"""Archived courses whose properties answer 403."""
+WITH_LEARNING_PATH = Every(4)
+"""Partner people whose transcript also holds a learning path (not a course)."""
+WITHOUT_ENROLLMENTS = 5
+"""The partner person (by index) whose transcript holds no course at all."""
+
 TIERS = ("Premier", "Premier Plus", "Certified", "Registered", "Aggregator", "Pending")
 TIER_WEIGHTS = (12, 5, 25, 40, 3, 10)
 PARTNER_TYPES = (
@@ -190,7 +219,7 @@ class _Generator:
             domains.add(domain)
             self.domains[account_id] = domain
             self.account_base[account_id] = (base, suffix)
-            inactive = i % 13 == 5
+            inactive = INACTIVE_ACCOUNT(i)
             created = self.ago(2500, 30)
             city, country = self.rng.choice(names.CITIES)
             certified = self.rng.random() < 0.6
@@ -291,7 +320,7 @@ class _Generator:
             kind = variant(self.rng, j, GROUP_NAME_VARIANTS, GROUP_NAME_WEIGHTS)
             group = self.new_group(self.group_name(account.Id, kind))
             group_of[account.Id] = group
-            if j % 3 == 0:
+            if GROUP_NAMED_ON_ACCOUNT(j):
                 account.LMS_Group_Name__cf = group.name
                 account.LMS_Account_ID__cf = group.id
         for j in range(self.spec.unrelated_groups):
@@ -317,8 +346,8 @@ class _Generator:
     def new_person(self, first: str, last: str, email: str | None) -> Person:
         i = len(self.ds.people)
         created = self.ago(1800, 1)
-        activated = i % 9 != 4
-        disabled = i % 31 == 12
+        activated = not NEVER_ACTIVATED(i)
+        disabled = DISABLED_PERSON(i)
         last_active = self.between(created, self.now) if activated else None
         person = Person(
             id=self.uuid(),
@@ -327,7 +356,7 @@ class _Generator:
             last_name=last,
             full_name=f"{first} {last}",
             disabled=disabled,
-            unsubscribed=i % 19 == 3,
+            unsubscribed=UNSUBSCRIBED_PERSON(i),
             registration_status="activated" if activated else "invited",
             activated_at=self.between(created, last_active) if last_active else None,
             created_at=created,
@@ -385,7 +414,7 @@ class _Generator:
             elif i == 1:
                 email = f" {email.upper()} " if email else None
             person = self.new_person(first, last, email)
-            if unrelated and i % 10 == 3:
+            if unrelated and IN_UNRELATED_GROUP(i):
                 self.join(self.rng.choice(unrelated), person)
         same_second = self.now - timedelta(days=1)
         for person_id in self.partner_people[:4]:  # ties at a watermark's second
@@ -429,7 +458,7 @@ class _Generator:
                 self.ds.forbidden_property_ids.add(course.id)  # deleted from the catalog
                 continue
             self.ds.courses[course.id] = course
-            if course.status == "archived" and i % 2 == 0:
+            if course.status == "archived" and ARCHIVED_WITHOUT_PROPERTIES(i):
                 self.ds.forbidden_property_ids.add(course.id)
         for i in range(self.spec.learning_paths):
             product = names.PRODUCTS[i % len(names.PRODUCTS)]
@@ -443,11 +472,11 @@ class _Generator:
         average = self.spec.items_per_partner_person
         counter = 0
         for index, person_id in enumerate(self.partner_people):
-            count = 0 if index == 5 else self.rng.randint(1, 2 * average - 1)
+            count = 0 if index == WITHOUT_ENROLLMENTS else self.rng.randint(1, 2 * average - 1)
             for course_id in self.rng.sample(pool, min(count, len(pool))):
                 self.item(person_id, course_id, counter)
                 counter += 1
-            if paths and index % 4 == 0:
+            if paths and WITH_LEARNING_PATH(index):
                 self.item(person_id, self.rng.choice(paths), counter, learning_path=True)
                 counter += 1
         partner = set(self.partner_people)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import random
 import re
@@ -31,7 +30,7 @@ from partnersync.sandbox.impartner_filter import (
     parse_filter,
 )
 from partnersync.sandbox.impartner_schema import ENTITIES, EntityDef, FieldDef
-from partnersync.sandbox.pipeline import ApiStyle, JsonResponse, api_route
+from partnersync.sandbox.pipeline import ApiStyle, JsonResponse, Refusal, api_route, json_body
 from partnersync.sandbox.state import SandboxState
 
 PREFIXES = ("/api/objects/v1", "/prm/api/objects/v1")
@@ -41,12 +40,11 @@ LITERAL_OFFSET = re.compile(r"('\d{4}[-/]\d\d[-/]\d\dT[\d:.]+)(?:Z|[+-]\d\d:?\d\
 """A date-time literal's zone designator, dropped when the server is set to ignore it."""
 
 
-class QueryError(Exception):
+class QueryError(Refusal):
     """A request the API answers with `success: false`."""
 
     def __init__(self, message: str, code: str = "INVALID_REQUEST") -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
 
 
 # --- envelope, auth -------------------------------------------------------------------------
@@ -57,8 +55,21 @@ def error(state: SandboxState, status: int, code: str, message: str) -> Response
     return JsonResponse(body, status)
 
 
-def refuse(state: SandboxState, exc: QueryError) -> Response:
-    return error(state, state.knobs.impartner_error_status, exc.code, str(exc))
+NOT_FOUND_CODES = frozenset({"UNKNOWN_OBJECT", "NOT_FOUND"})
+
+
+def refuse(state: SandboxState, refusal: Refusal) -> Response:
+    """`success: false`: 404 for what does not exist, otherwise the configured status."""
+    code = refusal.code or "INVALID_REQUEST"
+    status = refusal.status or (404 if code in NOT_FOUND_CODES else None)
+    return error(state, status or state.knobs.impartner_error_status, code, str(refusal))
+
+
+def refuse_result(state: SandboxState, errors: list[dict[str, Any]]) -> Response:
+    """A write whose items all failed: their messages together, with the configured status."""
+    message = "; ".join(e["message"] for e in errors)
+    body = {"success": False, "message": message, "errors": errors}
+    return JsonResponse(body, state.knobs.impartner_error_status)
 
 
 def authenticate(request: Request, state: SandboxState) -> str | Response:
@@ -82,7 +93,7 @@ def authenticate(request: Request, state: SandboxState) -> str | Response:
     )
 
 
-IMPARTNER = ApiStyle("impartner", authenticate, error)
+IMPARTNER = ApiStyle("impartner", authenticate, error, refuse)
 
 
 def ok(data: Any) -> Response:
@@ -303,19 +314,6 @@ def field_list(text: str | None) -> list[str] | None:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def handles_errors(handler: Callable[[Request, SandboxState], Any]) -> Any:
-    async def wrapped(request: Request, state: SandboxState) -> Response:
-        try:
-            response: Response = await handler(request, state)
-        except QueryError as exc:
-            status = 404 if exc.code in ("UNKNOWN_OBJECT", "NOT_FOUND") else None
-            return error(state, status or state.knobs.impartner_error_status, exc.code, str(exc))
-        return response
-
-    return wrapped
-
-
-@handles_errors
 async def list_records(request: Request, state: SandboxState) -> Response:
     return search(
         state,
@@ -328,7 +326,6 @@ async def list_records(request: Request, state: SandboxState) -> Response:
     )
 
 
-@handles_errors
 async def search_records(request: Request, state: SandboxState) -> Response:
     """POST search with a SearchCriteria body: filter, fields[], orderBy[], skip, take."""
     entity = entity_of(request)
@@ -351,7 +348,6 @@ async def search_records(request: Request, state: SandboxState) -> Response:
     )
 
 
-@handles_errors
 async def get_record(request: Request, state: SandboxState) -> Response:
     entity, ds = entity_of(request), state.dataset
     with ds.lock:
@@ -363,13 +359,6 @@ async def get_record(request: Request, state: SandboxState) -> Response:
 
 
 # --- writes ---------------------------------------------------------------------------------
-
-
-async def json_body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body())
-    except ValueError as exc:
-        raise QueryError("Request body is not valid JSON") from exc
 
 
 def convert(ds: Dataset, field: FieldDef, value: Any) -> Any:
@@ -481,7 +470,6 @@ def update_one(
     return item_result(True, render(ds.update_record(entity.name, record_id, **changes)))
 
 
-@handles_errors
 async def patch_record(request: Request, state: SandboxState) -> Response:
     entity, ds = entity_of(request), state.dataset
     body = await json_body(request)
@@ -499,13 +487,10 @@ async def patch_record(request: Request, state: SandboxState) -> Response:
             else render_plan(ds, entity, None, zone(state.knobs.impartner_timezone)),
         )
     if not result["success"]:
-        message = "; ".join(e["message"] for e in result["errors"])
-        body = {"success": False, "message": message, "errors": result["errors"]}
-        return JsonResponse(body, state.knobs.impartner_error_status)
+        return refuse_result(state, result["errors"])
     return ok(result["data"])
 
 
-@handles_errors
 async def patch_many(request: Request, state: SandboxState) -> Response:
     entity, ds = entity_of(request), state.dataset
     body = await json_body(request)
@@ -555,7 +540,6 @@ def create_one(
     return item_result(True, render(record))
 
 
-@handles_errors
 async def create_records(request: Request, state: SandboxState) -> Response:
     entity, ds = entity_of(request), state.dataset
     body = await json_body(request)
@@ -565,13 +549,10 @@ async def create_records(request: Request, state: SandboxState) -> Response:
             return many_result([create_one(state, entity, item, render) for item in body])
         result = create_one(state, entity, body, render)
     if not result["success"]:
-        message = "; ".join(e["message"] for e in result["errors"])
-        body = {"success": False, "message": message, "errors": result["errors"]}
-        return JsonResponse(body, state.knobs.impartner_error_status)
+        return refuse_result(state, result["errors"])
     return ok(result["data"])
 
 
-@handles_errors
 async def delete_record(request: Request, state: SandboxState) -> Response:
     entity, ds = entity_of(request), state.dataset
     record_id = request.path_params["id"]
@@ -582,7 +563,6 @@ async def delete_record(request: Request, state: SandboxState) -> Response:
     return ok(record_id)
 
 
-@handles_errors
 async def delete_many(request: Request, state: SandboxState) -> Response:
     entity, ds = entity_of(request), state.dataset
     body = await json_body(request)
@@ -616,7 +596,6 @@ def utc_param(request: Request, name: str) -> datetime:
         raise QueryError(f"'{name}' is not a date-time") from exc
 
 
-@handles_errors
 async def deleted_ids(request: Request, state: SandboxState) -> Response:
     entity = entity_of(request)
     start, end = utc_param(request, "fromUtc"), utc_param(request, "toUtc")
@@ -625,7 +604,6 @@ async def deleted_ids(request: Request, state: SandboxState) -> Response:
         return ok(sorted(i for i, when in deleted.items() if start <= when <= end))
 
 
-@handles_errors
 async def describe(request: Request, state: SandboxState) -> Response:
     entity = entity_of(request)
     fields = [

@@ -3,7 +3,6 @@ Ransack-style filters, sorting and the write endpoints a sync uses."""
 
 from __future__ import annotations
 
-import json
 import math
 import operator
 import re
@@ -18,7 +17,7 @@ from starlette.routing import Route
 
 from partnersync.sandbox import page_mutations
 from partnersync.sandbox.data import Course, Dataset, Group, Membership, Person, TranscriptItem
-from partnersync.sandbox.pipeline import ApiStyle, JsonResponse, api_route
+from partnersync.sandbox.pipeline import ApiStyle, JsonResponse, Refusal, api_route, json_body
 from partnersync.sandbox.state import SandboxState
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -35,8 +34,11 @@ Getter = Callable[[Any], Any]
 Fields = dict[str, tuple[Getter, str]]  # attribute → (getter, kind)
 
 
-class BadRequest(Exception):
+class BadRequest(Refusal):
     """A query the API refuses with 400."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, status=400)
 
 
 # --- formatting ---------------------------------------------------------------------------
@@ -73,7 +75,15 @@ def authenticate(request: Request, state: SandboxState) -> str | Response:
     )
 
 
-NORTHPASS = ApiStyle("northpass", authenticate, error)
+TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 422: "Unprocessable Entity"}
+
+
+def refuse(state: SandboxState, refusal: Refusal) -> Response:
+    status = refusal.status or 400
+    return error(state, status, TITLES.get(status, "Error"), str(refusal))
+
+
+NORTHPASS = ApiStyle("northpass", authenticate, error, refuse)
 
 
 def document(payload: dict[str, Any], status: int = 200) -> Response:
@@ -91,26 +101,34 @@ def ref(kind: str, record_id: str) -> dict[str, str]:
 # --- record shapes ------------------------------------------------------------------------
 
 
-def person_fields(ds: Dataset) -> Fields:
-    fields: Fields = {
-        name: (operator.attrgetter(name), kind)
-        for name, kind in (
-            ("id", "str"),
-            ("email", "str"),
-            ("first_name", "str"),
-            ("last_name", "str"),
-            ("full_name", "str"),
-            ("disabled", "bool"),
-            ("unsubscribed", "bool"),
-            ("registration_status", "str"),
-            ("activated_at", "datetime"),
-            ("created_at", "datetime"),
-            ("updated_at", "datetime"),
-            ("last_active_at", "datetime"),
-            ("deactivated_at", "datetime"),
-        )
+def attributes(fields: Fields, record: Any) -> dict[str, Any]:
+    """A record's JSON:API attributes, from the field table that also drives its filters and
+    sorting, so what can be filtered on and what is shown cannot drift apart."""
+    return {
+        name: timestamp(get(record)) if kind == "datetime" else get(record)
+        for name, (get, kind) in fields.items()
+        if name != "id"
     }
-    return fields
+
+
+PERSON_FIELDS: Fields = {
+    name: (operator.attrgetter(name), kind)
+    for name, kind in (
+        ("id", "str"),
+        ("email", "str"),
+        ("first_name", "str"),
+        ("last_name", "str"),
+        ("full_name", "str"),
+        ("disabled", "bool"),
+        ("unsubscribed", "bool"),
+        ("registration_status", "str"),
+        ("activated_at", "datetime"),
+        ("created_at", "datetime"),
+        ("updated_at", "datetime"),
+        ("last_active_at", "datetime"),
+        ("deactivated_at", "datetime"),
+    )
+}
 
 
 def render_person(ds: Dataset, base: str, p: Person) -> dict[str, Any]:
@@ -118,20 +136,7 @@ def render_person(ds: Dataset, base: str, p: Person) -> dict[str, Any]:
     return {
         "id": p.id,
         "type": "people",
-        "attributes": {
-            "email": p.email,
-            "first_name": p.first_name,
-            "last_name": p.last_name,
-            "full_name": p.full_name,
-            "disabled": p.disabled,
-            "unsubscribed": p.unsubscribed,
-            "registration_status": p.registration_status,
-            "activated_at": timestamp(p.activated_at),
-            "created_at": timestamp(p.created_at),
-            "updated_at": timestamp(p.updated_at),
-            "last_active_at": timestamp(p.last_active_at),
-            "deactivated_at": timestamp(p.deactivated_at),
-        },
+        "attributes": attributes(PERSON_FIELDS, p),
         "relationships": {"groups": {"data": [ref("groups", g) for g in groups]}},
         "links": {
             "self": {"href": f"{base}/v2/people/{p.id}", "methods": ["get", "patch", "delete"]}
@@ -156,12 +161,7 @@ def render_group(ds: Dataset, base: str, g: Group) -> dict[str, Any]:
     return {
         "id": g.id,
         "type": "groups",
-        "attributes": {
-            "name": g.name,
-            "memberships_count": len(ds.memberships.get(g.id, ())),
-            "created_at": timestamp(g.created_at),
-            "updated_at": timestamp(g.updated_at),
-        },
+        "attributes": attributes(group_fields(ds), g),
         "links": {
             "self": {"href": f"{base}/v2/groups/{g.id}", "methods": ["get", "patch", "delete"]}
         },
@@ -211,14 +211,7 @@ def render_course(ds: Dataset, base: str, c: Course) -> dict[str, Any]:
     return {
         "id": c.id,
         "type": "courses",
-        "attributes": {
-            "name": c.name,
-            "status": c.status,
-            "permalink": c.permalink,
-            "enrollments_count": len(ds.enrollments.get(c.id, ())),
-            "created_at": timestamp(c.created_at),
-            "updated_at": timestamp(c.updated_at),
-        },
+        "attributes": attributes(course_fields(ds), c),
         "relationships": {"categories": {"data": []}},
         "links": {
             "self": {"href": href, "meta": {"methods": ["get"]}},
@@ -454,16 +447,13 @@ def listing(
 ) -> Response:
     """One page of a collection, with Northpass's paging, filtering, sorting and links."""
     knobs, ds = state.knobs, state.dataset
-    try:
-        page = positive(request, "page", 1)
-        limit = min(
-            positive(request, "limit", knobs.northpass_default_page_size),
-            knobs.northpass_max_page_size,
-        )
-        conditions = filters(request, fields, state)
-        keys = sort_keys(request, fields, state)
-    except BadRequest as exc:
-        return error(state, 400, "Bad Request", str(exc))
+    page = positive(request, "page", 1)
+    limit = min(
+        positive(request, "limit", knobs.northpass_default_page_size),
+        knobs.northpass_max_page_size,
+    )
+    conditions = filters(request, fields, state)
+    keys = sort_keys(request, fields, state)
     query_key = (
         "northpass",
         request.url.path,
@@ -500,9 +490,9 @@ def not_found(state: SandboxState, what: str) -> Response:
 async def body_data(request: Request) -> Any:
     """The request's top-level `data` member, or BadRequest."""
     try:
-        body = json.loads(await request.body())
-    except ValueError as exc:
-        raise BadRequest("Request body is not valid JSON") from exc
+        body = await json_body(request)
+    except Refusal as exc:
+        raise BadRequest(str(exc)) from exc
     if not isinstance(body, dict) or "data" not in body:
         raise BadRequest("Request body must have a top-level data member")
     return body["data"]
@@ -513,7 +503,7 @@ async def body_data(request: Request) -> Any:
 
 async def list_people(request: Request, state: SandboxState) -> Response:
     ds = state.dataset
-    return listing(request, state, "people", ds.people.values, person_fields(ds), render_person)
+    return listing(request, state, "people", ds.people.values, PERSON_FIELDS, render_person)
 
 
 def one(
@@ -657,12 +647,7 @@ async def list_courses(request: Request, state: SandboxState) -> Response:
 
 
 async def get_course(request: Request, state: SandboxState) -> Response:
-    ds = state.dataset
-    with ds.lock:
-        course = ds.courses.get(request.path_params["id"])
-        if course is None:
-            return not_found(state, "Course")
-        return document({"data": render_course(ds, root(request), course)})
+    return one(request, state, state.dataset.courses, "Course", render_course)
 
 
 async def list_enrollments(request: Request, state: SandboxState) -> Response:

@@ -9,6 +9,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -23,6 +24,27 @@ Handler = Callable[[Request, SandboxState], Awaitable[Response]]
 ABANDONED = "ASGI callable returned without completing response."
 
 
+class Refusal(Exception):
+    """A handler refuses the request; the pipeline answers in the service's own error style.
+
+    `status` None leaves it to the service (Impartner's is a knob); `code` is Impartner's error
+    code, ignored by Northpass, whose errors carry the status' title.
+    """
+
+    def __init__(self, detail: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+
+
+async def json_body(request: Request) -> Any:
+    """The request body parsed as JSON, or a `Refusal`."""
+    try:
+        return json.loads(await request.body())
+    except ValueError as exc:
+        raise Refusal("Request body is not valid JSON") from exc
+
+
 @dataclass(frozen=True)
 class ApiStyle:
     """How one service authenticates callers and shapes its errors."""
@@ -30,6 +52,7 @@ class ApiStyle:
     name: str
     authenticate: Callable[[Request, SandboxState], str | Response]  # the key, or a refusal
     error: Callable[[SandboxState, int, str, str], Response]  # status, title, detail
+    refuse: Callable[[SandboxState, Refusal], Response]
 
 
 class JsonResponse(JSONResponse):
@@ -127,7 +150,10 @@ async def guarded(
         return HangResponse(knobs.timeout_hang_seconds)
     if fault is Fault.DROP:
         return DropResponse()
-    response = await handler(request, state)
+    try:
+        response = await handler(request, state)
+    except Refusal as refusal:
+        response = api.refuse(state, refusal)
     return malformed(response) if fault is Fault.MALFORMED else response
 
 
