@@ -18,7 +18,7 @@ from partnersync.db.schema import sync_logs
 from partnersync.sandbox.server import RunningSandbox
 from tests.conftest import empty_database
 from tests.sync.conftest import sandbox
-from tests.web.test_serve import free_port
+from tests.web.test_serve import free_port, wait_until_serving
 
 __all__ = ["sandbox"]
 
@@ -98,14 +98,7 @@ def test_serve_with_killed_connections_shows_no_password(
     auth = {"Authorization": f"Bearer {TOKEN}"}
     answers: list[str] = []
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/api/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, log.read_text()[-2000:]
-                time.sleep(0.1)
+        wait_until_serving(base, process)
         for _ in range(3):  # the scheduler's runs fail on privileges; connections are killed
             time.sleep(1.0)
             with mariadb_engine.begin() as connection:

@@ -382,7 +382,7 @@ def test_a_read_short_of_its_count_never_sweeps(engine: Engine, sandbox: Running
         settings=settings,
         mode="full",
         started_at=utcnow(),
-        _impartner=ImpartnerClient(impartner_settings(settings), mock=CountsOneMore()),
+        make_impartner=lambda s: ImpartnerClient(impartner_settings(s), mock=CountsOneMore()),
     )
 
     async def scenario() -> None:

@@ -6,10 +6,8 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -22,7 +20,7 @@ from partnersync.web.app import create_app
 from partnersync.web.gate import MAX_FAILURES
 
 from .conftest import AUTH, TOKEN, web_settings
-from .test_serve import environment, free_port
+from .test_serve import environment, free_port, wait_until_serving
 
 SCRIPT = Path(sys.executable).with_name("partnersync")
 HEADERS = {
@@ -123,14 +121,7 @@ def test_a_400_mb_body_without_a_token_costs_the_server_nothing(tmp_path: Path) 
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "serve did not come up"
-                time.sleep(0.1)
+        wait_until_serving(f"http://127.0.0.1:{port}", process)
         before = rss_kib(process.pid)
         answers = []
         for authorization in (b"", f"Authorization: Bearer {TOKEN}\r\n".encode()):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
@@ -41,6 +42,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until_serving(base: str, process: subprocess.Popen[Any], timeout: float = 30) -> None:
+    """Until `serve` at `base` answers its health check (and has died if it never does)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"{base}/api/health", timeout=2)
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and process.poll() is None, "serve did not come up"
+            time.sleep(0.1)
 
 
 def test_serve_refuses_to_start_without_a_token(tmp_path: Path) -> None:

@@ -58,6 +58,13 @@ class SyncContext:
     dry_run: bool = False
     """Compute and describe vendor writes in `planned` without making them or recording them."""
     planned: list[dict[str, Any]] = field(default_factory=list)
+    make_northpass: Callable[[Settings], NorthpassClient] = lambda settings: NorthpassClient(
+        northpass_settings(settings)
+    )
+    """How the run's Northpass client is made (a test or a tool may hand in its own)."""
+    make_impartner: Callable[[Settings], ImpartnerClient] = lambda settings: ImpartnerClient(
+        impartner_settings(settings)
+    )
     _northpass: NorthpassClient | None = None
     _impartner: ImpartnerClient | None = None
 
@@ -73,13 +80,13 @@ class SyncContext:
     @property
     def northpass(self) -> NorthpassClient:
         if self._northpass is None:
-            self._northpass = NorthpassClient(northpass_settings(self.settings))
+            self._northpass = self.make_northpass(self.settings)
         return self._northpass
 
     @property
     def impartner(self) -> ImpartnerClient:
         if self._impartner is None:
-            self._impartner = ImpartnerClient(impartner_settings(self.settings))
+            self._impartner = self.make_impartner(self.settings)
         return self._impartner
 
     @contextmanager

@@ -182,19 +182,20 @@ def renew(
     return result.rowcount == 1
 
 
+FREED: dict[str, Any] = {
+    "status": "idle",
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "current_log_id": None,
+    "progress": None,
+}
+"""A task row without a lease: what releasing and reaping both write."""
+
+
 def release(connection: Connection, lease: Lease, **values: Any) -> bool:
     """Give the lease back, recording the run's outcome on the task row."""
     result = connection.execute(
-        update(scheduled_tasks)
-        .where(_held(lease))
-        .values(
-            status="idle",
-            lease_owner=None,
-            lease_expires_at=None,
-            current_log_id=None,
-            progress=None,
-            **values,
-        )
+        update(scheduled_tasks).where(_held(lease)).values({**FREED, **values})
     )
     return result.rowcount == 1
 
@@ -223,15 +224,13 @@ def reap_expired(connection: Connection, now: datetime | None = None) -> list[st
                 scheduled_tasks.c.lease_expires_at <= now,
             )
             .values(
-                status="idle",
-                lease_owner=None,
-                lease_token=row.lease_token + 1,
-                lease_expires_at=None,
-                current_log_id=None,
-                progress=None,
-                last_status="failed",
-                last_error=ABANDONED,
-                next_run_at=now,
+                {
+                    **FREED,
+                    "lease_token": row.lease_token + 1,
+                    "last_status": "failed",
+                    "last_error": ABANDONED,
+                    "next_run_at": now,
+                }
             )
         )
         if freed.rowcount == 1:
