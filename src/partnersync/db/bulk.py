@@ -55,6 +55,8 @@ class WriteCounts:
     undeleted: int = 0  # the subset of `updated` that was soft-deleted before
     rejected: list[tuple[Key, str]] = field(default_factory=list)
     """Rows the database refused, with why; not counted as processed."""
+    changed: list[Key] = field(default_factory=list, compare=False)
+    """Keys of the rows created or updated (what happened, not part of the counts)."""
 
     @property
     def processed(self) -> int:
@@ -67,6 +69,7 @@ class WriteCounts:
             self.unchanged + other.unchanged,
             self.undeleted + other.undeleted,
             self.rejected + other.rejected,
+            self.changed + other.changed,
         )
 
 
@@ -270,6 +273,7 @@ def _upsert_batch(
             counts.updated += 1
             if deleted_at is not None and before[deleted_at] is not None:
                 counts.undeleted += 1
+        counts.changed.append(row_key)
         to_write.append(record)
     if to_write:
         connection.execute(_upsert_statement(connection, table, key_names, names), to_write)

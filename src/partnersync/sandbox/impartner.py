@@ -274,6 +274,9 @@ def search(
         except FilterError as exc:
             raise QueryError(f"Invalid filter: {exc}", "INVALID_FILTER") from exc
 
+        for pending in state.hooks.visible_now(entity.name):
+            page_mutations.apply_late(ds, pending)
+
         def compute() -> list[Any]:
             rows = list(ds.impartner_table(entity.name).values())
             if predicate is not None:

@@ -20,6 +20,10 @@ General (both APIs)
     timeout_hang_seconds    see fault_timeout_share (default 30).
     page_mutations          list of PageMutation (or dicts): after the N-th page request of a
                             listing, touch/insert/delete records so that later pages shift.
+    late_changes            list of LateChange (or dicts): changes made *now* with an
+                            `updated_at` `lag_seconds` in the past, visible in listings only
+                            from the `after_requests`-th further request of that listing on
+                            (a vendor transaction committing late, a lagging replica).
 
 Northpass
     northpass_default_page_size   page size when `limit` is absent (real value unknown; 25).
@@ -62,6 +66,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
 
@@ -92,6 +97,30 @@ class PageMutation:
 
 
 @dataclass(frozen=True)
+class LateChange:
+    """`count` records of `listing` touched (a field changed) or inserted, stamped `lag_seconds`
+    before the moment the knob is set, and hidden from listings for `after_requests` requests.
+
+    Listings: Northpass "people", "groups", "courses"; Impartner "Account", "User". The touched
+    records are the oldest ones, outside any incremental window until touched.
+    """
+
+    listing: str
+    action: Literal["touch", "insert"] = "touch"
+    count: int = 1
+    lag_seconds: float = 60.0
+    after_requests: int = 1
+
+    def __post_init__(self) -> None:
+        if self.listing not in MUTABLE_LISTINGS:
+            raise ValueError(f"late changes exist only for {', '.join(MUTABLE_LISTINGS)}")
+        if self.action not in ("touch", "insert"):
+            raise ValueError("a late change's action is touch or insert")
+        if self.count < 1 or self.after_requests < 1 or self.lag_seconds < 0:
+            raise ValueError("a late change needs count >= 1, after_requests >= 1, lag >= 0")
+
+
+@dataclass(frozen=True)
 class Knobs:
     """The realism knobs; see the module docstring for what each one does."""
 
@@ -107,6 +136,7 @@ class Knobs:
     fault_seed: int = 0
     timeout_hang_seconds: float = 30.0
     page_mutations: tuple[PageMutation, ...] = ()
+    late_changes: tuple[LateChange, ...] = ()
 
     northpass_default_page_size: int = 25
     northpass_max_page_size: int = 100
@@ -140,6 +170,10 @@ class Knobs:
             changes["page_mutations"] = tuple(
                 m if isinstance(m, PageMutation) else PageMutation(**m)
                 for m in changes["page_mutations"]
+            )
+        if "late_changes" in changes:
+            changes["late_changes"] = tuple(
+                c if isinstance(c, LateChange) else LateChange(**c) for c in changes["late_changes"]
             )
         return dataclasses.replace(self, **changes)
 
@@ -245,14 +279,41 @@ class Counters:
             self.routes.clear()
 
 
+@dataclass
+class PendingChange:
+    """A late change waiting to become visible: its stamp and the requests still to pass."""
+
+    change: LateChange
+    stamp: datetime
+    requests_left: int
+
+
 class PageHooks:
-    """Counts page requests per listing and says which mutations are due after each one."""
+    """Counts page requests per listing and says which mutations are due after each one, and
+    which late changes become visible before it."""
 
     def __init__(self) -> None:
         self.pages: dict[str, int] = defaultdict(int)
+        self.pending: list[PendingChange] = []
 
     def reset(self) -> None:
         self.pages.clear()
+
+    def schedule(self, changes: tuple[LateChange, ...], now: datetime) -> None:
+        self.pending += [
+            PendingChange(c, now - timedelta(seconds=c.lag_seconds), c.after_requests)
+            for c in changes
+        ]
+
+    def visible_now(self, listing: str) -> list[PendingChange]:
+        """Called before a listing is computed: the late changes that are due from this one."""
+        due = []
+        for pending in [p for p in self.pending if p.change.listing == listing]:
+            pending.requests_left -= 1
+            if pending.requests_left <= 0:
+                due.append(pending)
+                self.pending.remove(pending)
+        return due
 
     def after_page(self, knobs: Knobs, listing: str) -> list[PageMutation]:
         self.pages[listing] += 1

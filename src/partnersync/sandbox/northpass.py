@@ -464,6 +464,8 @@ def listing(
         ),
     )
     base = root(request)
+    for pending in state.hooks.visible_now(name):
+        page_mutations.apply_late(ds, pending)
     with ds.lock:
         rows = state.cache.rows(
             query_key, ds.version, lambda: query_rows(records(), conditions, keys)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from partnersync.sandbox.data import Dataset
-from partnersync.sandbox.knobs import PageMutation
+from partnersync.sandbox.knobs import PageMutation, PendingChange
 
 K = TypeVar("K")
 
@@ -61,3 +61,39 @@ def _first(table: Mapping[K, object], number: int, action: str) -> K:
         for _ in range(number):
             next(keys)
     return next(keys)
+
+
+def apply_late(dataset: Dataset, pending: PendingChange) -> None:
+    """Make a late change visible: touched or inserted records, stamped in the past."""
+    change, stamp = pending.change, pending.stamp
+    with dataset.change():
+        for number in range(change.count):
+            _stamp(_late_record(dataset, change.listing, change.action, number), stamp)
+
+
+def _late_record(ds: Dataset, listing: str, action: str, number: int) -> object:
+    label = f"late.{ds.version}.{number}"
+    if action == "insert":
+        if listing == "people":
+            return ds.add_person(f"{label}@example.org", "Late", "Person")
+        if listing == "groups":
+            return ds.add_group(f"Late group {label}")
+        if listing == "courses":
+            return ds.add_course(f"Late course {label}")
+        if listing == "Account":
+            return ds.add_account(f"Late Account {label}")
+        return ds.add_user(f"{label}@example.org", "Late", "User")
+    if listing in ("Account", "User"):
+        table = ds.impartner_table(listing)
+        return table[sorted(table)[number]]
+    records: Mapping[str, object] = getattr(ds, listing)
+    return list(records.values())[number]
+
+
+def _stamp(record: object, stamp: object) -> None:
+    if hasattr(record, "Updated"):
+        record.Updated = stamp
+        if hasattr(record, "RecordVersion"):
+            record.RecordVersion += 1
+    else:
+        record.updated_at = stamp  # type: ignore[attr-defined]

@@ -54,4 +54,6 @@ class SandboxState:
         self.knobs = self.knobs.updated(**changes)
         self.dice.reseed(self.knobs.fault_seed)
         self.hooks.reset()
+        if "late_changes" in changes:  # they happen now, and show later
+            self.hooks.schedule(self.knobs.late_changes, self.dataset.now())
         return self.knobs

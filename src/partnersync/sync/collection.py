@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -46,6 +46,9 @@ class Stream(Generic[R]):
     key: tuple[str, ...] | None = None
     raw_key: Callable[[str], Any] = str
     """A skipped record's raw id as a key value (`int` for integer keys), so the sweep spares it."""
+    read_margin: timedelta = timedelta(0)
+    """How much earlier than its window an incremental read starts (Impartner's filter margin),
+    so a full run counts as late only what no incremental read could have seen."""
     confirm: Callable[[SyncContext, list[str]], Awaitable[set[str]]] | None = None
     """Of the sweep's candidate ids, those the vendor confirms gone; None trusts the read
     (a keyset-paged source, where rows cannot shift past the cursor)."""
@@ -82,6 +85,10 @@ async def pull(
     """
     report = context.report.stream(stream.name)
     since = context.watermarks.read_from(stream.name)
+    window = context.watermarks.incremental_window(stream.name) if context.full else None
+    if window is not None:
+        window -= stream.read_margin
+    stamps: dict[Key, datetime | None] = {}
     key_names = [column.name for column in key_columns(stream.table, stream.key)]
     seen: set[Key] = set()
     first_seen: dict[Key, int] = {}
@@ -110,6 +117,8 @@ async def pull(
                     continue
                 first_seen[key] = fingerprint
                 seen.add(key)
+                if window is not None:
+                    stamps[key] = stream.updated_at(record)
                 problem = unstorable(stream.table, row)
                 if problem:
                     report.fail(str(key[0]), problem)
@@ -122,6 +131,15 @@ async def pull(
         if writing is not None:
             await writing
 
+    if window is not None:
+        late = _changed_before(report.changed, stamps, window)
+        if late:
+            since_text = f"{window:%Y-%m-%d %H:%M:%S}"
+            report.notes.append(
+                f"{late} changed row(s) dated before the incremental window ({since_text} UTC) "
+                "that no incremental run could see: the vendor made them visible late; if this "
+                "recurs, raise PARTNERSYNC_WATERMARK_OVERLAP_SECONDS"
+            )
     confirmed = complete()
     if context.full:
         if unidentified:
@@ -165,6 +183,13 @@ def _write(context: SyncContext, stream: Stream[Any], rows: list[dict[str, Any]]
         with context.write() as connection:
             report.wrote(upsert(connection, stream.table, rows, key=stream.key))
     context.progress(stream.name, report.processed, None)
+
+
+def _changed_before(
+    changed: list[Key], stamps: dict[Key, datetime | None], window: datetime
+) -> int:
+    """How many created or updated rows carry an `updated_at` before `window`."""
+    return sum(1 for key in changed if (stamp := stamps.get(key)) is not None and stamp < window)
 
 
 def _raw_key(stream: Stream[Any], raw_id: str | None) -> Any:

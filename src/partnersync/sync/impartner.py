@@ -243,6 +243,7 @@ async def sync_accounts(context: SyncContext, regions: Mapping[int, str]) -> Non
         deleted_values=DELETED_VALUES,
         key=KEY,
         raw_key=int,
+        read_margin=filter_margin(context),
     )
     read = ImpartnerRead(
         lambda since: context.impartner.accounts(updated_since=since), filter_margin(context)
@@ -265,6 +266,7 @@ async def sync_contacts(context: SyncContext) -> None:
         deleted_values=DELETED_VALUES,
         key=KEY,
         raw_key=int,
+        read_margin=filter_margin(context),
     )
     read = ImpartnerRead(
         lambda since: context.impartner.users(updated_since=since), filter_margin(context)

@@ -62,6 +62,12 @@ class Watermarks:
             mark = load_watermark(connection, stream)
         return watermark.read_from(mark, self.overlap)
 
+    def incremental_window(self, stream: str) -> datetime | None:
+        """Where the next incremental run of `stream` would read from (None: no watermark)."""
+        with self.engine.connect() as connection:
+            mark = load_watermark(connection, stream)
+        return watermark.read_from(mark, self.overlap)
+
     def advance(self, stream: str, max_seen: datetime | None) -> None:
         """Move `stream`'s watermark on; call only once the whole stream is stored."""
         with self.write() as connection:
