@@ -17,12 +17,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from partnersync import logs
 from partnersync.config import ConfigError, Settings, load_settings
-from partnersync.db.engine import make_engine
-from partnersync.db.migrate import is_current
+from partnersync.db.engine import describe_database_error, make_engine
 from partnersync.db.migrate import migrate as run_migrations
+from partnersync.db.migrate import schema_problem
 from partnersync.db.types import utcnow
 from partnersync.sync import group_links
 from partnersync.sync.state import list_watermarks, reset_watermark
@@ -74,9 +76,45 @@ def settings_or_exit() -> Settings:
     return settings
 
 
+def database_or_exit(settings: Settings, *, schema: bool = True) -> Engine:
+    """The database, reachable and (with `schema`) at this version's schema; else one line, exit 2.
+
+    A SQLite file that does not exist is not created by a command that needs a schema: a typo
+    in the URL must not leave an empty database behind.
+    """
+    where = settings.database_url_masked
+    url = make_url(settings.database_url.get_secret_value())
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if schema and file not in (None, "", ":memory:") and not Path(str(file)).exists():
+        fail(
+            f"the database file {file} does not exist: run `partnersync migrate` "
+            "(or check PARTNERSYNC_DATABASE_URL)"
+        )
+    try:
+        engine = make_engine(settings.database_url)
+        if schema:
+            problem = schema_problem(engine)
+        else:
+            with engine.connect():
+                problem = None
+    except ModuleNotFoundError as exc:
+        fail(
+            f"the database driver {exc.name!r} is not installed: use a mysql+pymysql:// URL "
+            "in PARTNERSYNC_DATABASE_URL"
+        )
+    except SQLAlchemyError as exc:
+        fail(
+            f"cannot use the database at {where}: {describe_database_error(exc)}; "
+            "check PARTNERSYNC_DATABASE_URL"
+        )
+    if problem:
+        fail(f"the database at {where} {problem}")
+    return engine
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """One line on stderr, printed literally (it may quote vendor or database text), then exit."""
-    err.print(Text(message, style="red"))
+    err.print(Text(message, style="red"), soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -84,7 +122,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 def migrate() -> None:
     """Create or upgrade the schema and seed the task registry (idempotent)."""
     settings = settings_or_exit()
-    engine = make_engine(settings.database_url)
+    engine = database_or_exit(settings, schema=False)
     added = run_migrations(engine, TASKS)
     console.print(f"schema is current; {added} task(s) added to the registry")
 
@@ -127,7 +165,7 @@ def sandbox(
 def tasks() -> None:
     """The task registry with each task's state."""
     settings = settings_or_exit()
-    engine = make_engine(settings.database_url)
+    engine = database_or_exit(settings)
     with engine.connect() as connection:
         states = queries.task_states(connection, tuple(TASK_FUNCTIONS))
     table = Table("task", "enabled", "interval", "status", "last", "last run", "next run")
@@ -170,7 +208,7 @@ def sync(
     settings = settings_or_exit()
     if allow_mass_delete:
         settings = settings.model_copy(update={"allow_mass_delete": True})
-    engine = make_engine(settings.database_url)
+    engine = database_or_exit(settings)
     if dry_run:
         print_dry_run(engine, settings, task, "full" if full else "incremental")
         return
@@ -216,7 +254,7 @@ def watermarks(
     ),
 ) -> None:
     """Each stream's watermark; `--reset` makes the next incremental run read it all again."""
-    engine = make_engine(settings_or_exit().database_url)
+    engine = database_or_exit(settings_or_exit())
     if reset is not None:
         with engine.begin() as connection:
             forgotten = reset_watermark(connection, None if reset == "all" else reset)
@@ -241,7 +279,7 @@ def history(
 ) -> None:
     """The latest runs from `sync_logs`, newest first."""
     settings = settings_or_exit()
-    engine = make_engine(settings.database_url)
+    engine = database_or_exit(settings)
     with engine.connect() as connection:
         runs = queries.sync_logs_page(connection, task, None, limit)
     table = Table(
@@ -297,9 +335,7 @@ def serve(
 ) -> None:
     """Scheduler + HTTP API + dashboard until SIGTERM or SIGINT; replicas may share a database."""
     settings = settings_or_exit()
-    engine = make_engine(settings.database_url)
-    if not is_current(engine):
-        fail("the database schema is not current; run `partnersync migrate` first")
+    engine = database_or_exit(settings)
     try:
         api, scheduler = build_service(engine, settings, owner=owner, max_concurrent=max_concurrent)
     except ConfigError as exc:
@@ -321,7 +357,7 @@ def link_set(
     impartner_id: int | None = typer.Option(None, help="the partner's Impartner account id"),
 ) -> None:
     """Link a group to a partner for good: the matcher never overwrites a manual link."""
-    engine = make_engine(settings_or_exit().database_url)
+    engine = database_or_exit(settings_or_exit())
     try:
         with engine.begin() as connection:
             partner = group_links.resolve_partner(connection, partner_id, impartner_id)
@@ -334,7 +370,7 @@ def link_set(
 @link_app.command("clear")
 def link_clear(group_id: str = typer.Argument(..., help="the Northpass group id")) -> None:
     """Remove a group's link; the next sync_groups may match it again by name."""
-    engine = make_engine(settings_or_exit().database_url)
+    engine = database_or_exit(settings_or_exit())
     try:
         with engine.begin() as connection:
             group_links.clear_manual_link(connection, group_id)
@@ -348,7 +384,7 @@ def link_list(
     unlinked: bool = typer.Option(False, "--unlinked", help="only groups without a partner"),
 ) -> None:
     """Live groups with their partner and how they were linked."""
-    engine = make_engine(settings_or_exit().database_url)
+    engine = database_or_exit(settings_or_exit())
     with engine.connect() as connection:
         links = group_links.list_links(connection, unlinked=unlinked)
     table = Table("group id", "group", "partner id", "impartner id", "partner", "link")
@@ -380,7 +416,7 @@ def suggestions_list(
     """List a run's suggestions (default: the latest run)."""
     if ctx.invoked_subcommand is not None:
         return
-    engine = make_engine(settings_or_exit().database_url)
+    engine = database_or_exit(settings_or_exit())
     with engine.connect() as connection:
         rows = analysis.list_suggestions(connection, run_id=run, group_id=group, status=status)
     table = Table("id", "run", "group id", "group", "user id", "email", "domain", "status")
@@ -403,7 +439,7 @@ def suggestions_groups(
     run: int | None = typer.Option(None, "--run", help="this analysis run (default: latest)"),
 ) -> None:
     """Suggestion counts per group."""
-    engine = make_engine(settings_or_exit().database_url)
+    engine = database_or_exit(settings_or_exit())
     with engine.connect() as connection:
         counts = analysis.group_counts(connection, run)
     table = Table("group id", "open", "accepted", "dismissed")
@@ -450,7 +486,7 @@ def _decide(
     decide: Callable[[Connection, list[int]], analysis.Decision],
     verb: str,
 ) -> None:
-    engine = make_engine(settings_or_exit().database_url)
+    engine = database_or_exit(settings_or_exit())
     with engine.begin() as connection:
         decision = decide(connection, _chosen_ids(connection, ids or [], group, every, run))
     _print_decision(verb, decision)

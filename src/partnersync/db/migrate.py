@@ -68,6 +68,26 @@ def migrate(engine: Engine, tasks: Iterable[TaskSeed]) -> int:
         return seed_tasks(connection, tasks)
 
 
+def schema_problem(engine: Engine) -> str | None:
+    """What is wrong with the database's schema for this version, or None when it is current."""
+    with engine.connect() as connection:
+        script = ScriptDirectory.from_config(alembic_config(connection))
+        heads = set(script.get_heads())
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    if current == heads:
+        return None
+    if not current:
+        return "has no schema yet: run `partnersync migrate`"
+    known = {revision.revision for revision in script.walk_revisions()}
+    unknown = sorted(current - known)
+    if unknown:
+        return (
+            f"has schema revision {', '.join(unknown)}, newer than this version of partnersync "
+            f"knows ({', '.join(sorted(heads))}): upgrade partnersync"
+        )
+    return f"has schema revision {', '.join(sorted(current))}: run `partnersync migrate`"
+
+
 def is_current(engine: Engine) -> bool:
     """Whether the database is at the newest migration (checked, never changed)."""
     with engine.connect() as connection:

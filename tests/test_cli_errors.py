@@ -1,0 +1,94 @@
+"""An operator's first mistakes with the database: one line naming the problem and the fix,
+exit 2, no traceback, no password, and nothing created or written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from tests.conftest import MARIADB_URL
+
+SCRIPT = Path(sys.executable).with_name("partnersync")
+PASSWORD = "wrong-Pw-4c1d"
+
+
+def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERSYNC_")}
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        env={**env, "PARTNERSYNC_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 3 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in result.stderr
+
+
+@pytest.fixture
+def empty_mariadb() -> Iterator[str]:
+    server = create_engine(MARIADB_URL)
+    name = f"partnersync_empty_{os.getpid()}"
+    with server.begin() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    yield str(server.url.set(database=name).render_as_string(hide_password=False))
+    with server.begin() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+    server.dispose()
+
+
+def test_a_missing_sqlite_file_is_named_and_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "partnersync.db"
+    for command in (["tasks"], ["sync", "all"], ["history"], ["watermarks"], ["link", "list"]):
+        assert_one_line(run(f"sqlite:///{missing}", *command), "partnersync migrate")
+    assert not missing.exists()
+
+
+def test_an_unmigrated_database_says_run_migrate_and_writes_nothing(empty_mariadb: str) -> None:
+    for command in (["sync", "all"], ["tasks"], ["suggestions"]):
+        assert_one_line(run(empty_mariadb, *command), "has no schema yet", "partnersync migrate")
+    engine = create_engine(empty_mariadb)
+    with engine.connect() as connection:
+        tables = connection.execute(text("SHOW TABLES")).all()
+    engine.dispose()
+    assert tables == []
+
+
+def test_a_schema_newer_than_the_code_is_refused(engine: Engine, tmp_path: Path) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    with engine.begin() as connection:
+        current = connection.scalar(text("SELECT version_num FROM alembic_version"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    try:
+        assert_one_line(run(url, "sync", "sync_users"), "9999", "newer than this version")
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": current})
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("mysql+pymysql://root@127.0.0.1:1/partnersync", ("2003", "PARTNERSYNC_DATABASE_URL")),
+        (f"mysql+pymysql://root:{PASSWORD}@127.0.0.1:3306/test", ("1045", "***")),
+        ("mysql+pymysql://root@127.0.0.1:3306/no_such_database_x", ("1049",)),
+        ("mysql://root@127.0.0.1:3306/test", ("driver", "mysql+pymysql://")),
+    ],
+)
+def test_unreachable_databases_get_one_line(url: str, words: tuple[str, ...]) -> None:
+    result = run(url, "tasks")
+    assert_one_line(result, *words)
+    assert PASSWORD not in result.stdout + result.stderr
