@@ -92,3 +92,33 @@ def test_unreachable_databases_get_one_line(url: str, words: tuple[str, ...]) ->
     result = run(url, "tasks")
     assert_one_line(result, *words)
     assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_missing_api_keys_are_found_before_anything_runs(engine: Engine) -> None:
+    from sqlalchemy import func, select
+
+    from partnersync.db.schema import sync_logs
+
+    url = engine.url.render_as_string(hide_password=False)
+    result = run(url, "sync", "all")
+    assert_one_line(result, "NORTHPASS_API_KEY", "IMPARTNER_API_KEY", "nothing was run")
+    assert_one_line(run(url, "sync", "sync_to_impartner"), "IMPARTNER_API_KEY")
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(sync_logs)) == 0
+    assert run(url, "sync", "group_analysis").returncode == 0  # needs no vendor
+
+
+def test_a_mistyped_setting_is_named_with_its_closest_known_name(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERSYNC_")}
+    result = subprocess.run(
+        [str(SCRIPT), "tasks"],
+        env={**env, "PARTNERSYNC_DATABSE_URL": "mysql+pymysql://x:secret@db/partnersync"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "unknown setting PARTNERSYNC_DATABSE_URL" in result.stderr
+    assert "did you mean PARTNERSYNC_DATABASE_URL?" in result.stderr
+    assert "secret" not in result.stderr
+    assert result.returncode == 2 and not (tmp_path / "partnersync.db").exists()

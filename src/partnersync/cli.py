@@ -7,6 +7,7 @@ already running elsewhere.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from partnersync import logs
-from partnersync.config import ConfigError, Settings, load_settings
+from partnersync.config import ConfigError, Settings, load_settings, unknown_variables
 from partnersync.db.engine import describe_database_error, make_engine
 from partnersync.db.migrate import migrate as run_migrations
 from partnersync.db.migrate import schema_problem
@@ -32,7 +33,7 @@ from partnersync.tasks import analysis
 from partnersync.tasks.dry_run import dry_run as run_dry
 from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.outcome import RunOutcome
-from partnersync.tasks.registry import DRY_RUN_TASKS, SYNC_ALL_ORDER, TASKS
+from partnersync.tasks.registry import DRY_RUN_TASKS, SYNC_ALL_ORDER, TASKS, missing_settings
 from partnersync.tasks.run_all import SkippedTask, all_succeeded, run_all
 from partnersync.tasks.runner import AlreadyRunning, UnknownTask, run_task
 from partnersync.terminal import progress_bars, summary
@@ -73,6 +74,8 @@ def settings_or_exit() -> Settings:
     except ConfigError as exc:
         fail(str(exc))
     logs.redact(settings.secrets())
+    for warning in unknown_variables(os.environ):
+        err.print(Text(warning, style="yellow"), soft_wrap=True)
     return settings
 
 
@@ -209,6 +212,17 @@ def sync(
     if allow_mass_delete:
         settings = settings.model_copy(update={"allow_mass_delete": True})
     engine = database_or_exit(settings)
+    present = {
+        name
+        for name, secret in (
+            ("NORTHPASS_API_KEY", settings.northpass_api_key),
+            ("IMPARTNER_API_KEY", settings.impartner_api_key),
+        )
+        if secret is not None and secret.get_secret_value()
+    }
+    missing = missing_settings(names, present)
+    if missing and not dry_run:
+        fail(f"{' and '.join(missing)} must be set for {task}; nothing was run")
     if dry_run:
         print_dry_run(engine, settings, task, "full" if full else "incremental")
         return

@@ -8,7 +8,9 @@ echoes its value, so a secret cannot leak through an error message.
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -404,6 +406,32 @@ def impartner_settings(settings: Settings) -> ImpartnerSettings:
         timeout_s=settings.http_timeout_seconds,
         retry=RetryPolicy(max_attempts=settings.http_max_attempts),
     )
+
+
+PREFIXES = ("PARTNERSYNC_", "NORTHPASS_", "IMPARTNER_")
+OTHER_KNOWN = frozenset(
+    {"PARTNERSYNC_LOG_LEVEL", "PARTNERSYNC_LOG_JSON", "PARTNERSYNC_TEST_MARIADB_URL"}
+)
+"""Variables read outside `Settings`: the log options (command line) and the tests' database."""
+
+
+def known_variables() -> frozenset[str]:
+    aliases = {str(info.validation_alias) for info in Settings.model_fields.values()}
+    return frozenset(aliases) | OTHER_KNOWN
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning per unknown PARTNERSYNC_/NORTHPASS_/IMPARTNER_ variable, naming the closest
+    known one: a typo (`PARTNERSYNC_DATABSE_URL`) would otherwise silently fall back to a
+    default."""
+    known = known_variables()
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith(PREFIXES) and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.append(f"warning: unknown setting {name} is ignored{hint}")
+    return warnings
 
 
 def masked_url(url: str) -> str:

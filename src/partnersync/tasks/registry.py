@@ -15,32 +15,52 @@ class TaskSpec:
     """Tasks whose data this one builds on: in `sync all`, it is skipped when one failed."""
     dry_run: bool = False
     """The task writes to a vendor and can describe those writes instead (`--dry-run`)."""
+    needs: tuple[str, ...] = ()
+    """The settings a run cannot do without, checked before it starts."""
 
+
+NORTHPASS = ("NORTHPASS_API_KEY",)
+IMPARTNER = ("IMPARTNER_API_KEY",)
 
 TASKS: tuple[TaskSpec, ...] = (
-    TaskSpec("impartner_sync", 360, "Impartner accounts and users → partners, contacts", True),
-    TaskSpec("sync_courses", 240, "Northpass course catalog → lms_courses", True),
+    TaskSpec(
+        "impartner_sync",
+        360,
+        "Impartner accounts and users → partners, contacts",
+        is_pull=True,
+        needs=IMPARTNER,
+    ),
+    TaskSpec(
+        "sync_courses",
+        240,
+        "Northpass course catalog → lms_courses",
+        is_pull=True,
+        needs=NORTHPASS,
+    ),
     TaskSpec(
         "sync_npcu",
         360,
         "course properties (npcu) → lms_courses.npcu_value",
-        True,
-        ("sync_courses",),
+        is_pull=True,
+        upstream=("sync_courses",),
+        needs=NORTHPASS,
     ),
-    TaskSpec("sync_users", 120, "Northpass people → lms_users", True),
+    TaskSpec("sync_users", 120, "Northpass people → lms_users", is_pull=True, needs=NORTHPASS),
     TaskSpec(
         "sync_groups",
         120,
         "groups, memberships, group ↔ partner matching",
-        True,
-        ("impartner_sync",),
+        is_pull=True,
+        upstream=("impartner_sync",),
+        needs=NORTHPASS,
     ),
     TaskSpec(
         "sync_enrollments",
         240,
         "transcripts of partner users → lms_enrollments",
-        True,
-        ("impartner_sync", "sync_users", "sync_groups"),
+        is_pull=True,
+        upstream=("impartner_sync", "sync_users", "sync_groups"),
+        needs=NORTHPASS,
     ),
     TaskSpec(
         "sync_to_impartner",
@@ -48,6 +68,7 @@ TASKS: tuple[TaskSpec, ...] = (
         "certification counts and NPCU totals → Impartner",
         upstream=("impartner_sync", "sync_courses", "sync_npcu", "sync_enrollments"),
         dry_run=True,
+        needs=IMPARTNER,
     ),
     TaskSpec(
         "group_analysis",
@@ -61,6 +82,7 @@ TASKS: tuple[TaskSpec, ...] = (
         "pending local memberships → Northpass, then confirmed",
         upstream=("sync_groups",),
         dry_run=True,
+        needs=NORTHPASS,
     ),
     TaskSpec("cleanup", 1440, "removes old run history"),
 )
@@ -69,5 +91,11 @@ TASKS: tuple[TaskSpec, ...] = (
 TASKS_BY_NAME = {task.name: task for task in TASKS}
 SYNC_ALL_ORDER = tuple(task.name for task in TASKS if task.name != "cleanup")
 PULL_ORDER = tuple(task.name for task in TASKS if task.is_pull)
-DRY_RUN_TASKS = frozenset(task.name for task in TASKS if task.dry_run)
 """The tasks that read the vendors, in `sync all` order."""
+DRY_RUN_TASKS = frozenset(task.name for task in TASKS if task.dry_run)
+
+
+def missing_settings(names: list[str], present: set[str]) -> list[str]:
+    """The settings the tasks `names` need that are not in `present`, in a stable order."""
+    needed = dict.fromkeys(need for name in names for need in TASKS_BY_NAME[name].needs)
+    return [need for need in needed if need not in present]
