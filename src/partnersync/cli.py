@@ -6,12 +6,14 @@ already running elsewhere.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -36,6 +38,7 @@ from partnersync.tasks.outcome import RunOutcome
 from partnersync.tasks.registry import DRY_RUN_TASKS, SYNC_ALL_ORDER, TASKS, missing_settings
 from partnersync.tasks.run_all import SkippedTask, all_succeeded, run_all
 from partnersync.tasks.runner import AlreadyRunning, UnknownTask, run_task
+from partnersync.tasks.schedule import change_schedule
 from partnersync.terminal import progress_bars, summary
 from partnersync.types import Mode
 from partnersync.web import queries
@@ -48,7 +51,7 @@ EXIT_ALREADY_RUNNING = 3
 
 app = typer.Typer(
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help=__doc__,
     pretty_exceptions_show_locals=False,  # a frame's locals may hold settings or a database URL
 )
@@ -56,10 +59,35 @@ console = Console(markup=False, highlight=False)  # vendor and database text is 
 err = Console(stderr=True, markup=False, highlight=False)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"partnersync {version('partnersync')}")
+        raise typer.Exit()
+
+
+JSON_OUTPUT = typer.Option(False, "--json", help="JSON on stdout, for scripts (fields: README)")
+
+
+def emit_json(value: object) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def listing(*columns: str) -> Table:
+    """A table whose values are never cut: a narrow terminal folds them onto more lines, so an
+    id can always be copied whole."""
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 @app.callback()
 def main(
     log_level: str = typer.Option("WARNING", envvar="PARTNERSYNC_LOG_LEVEL", help="log level"),
     log_json: bool = typer.Option(False, envvar="PARTNERSYNC_LOG_JSON", help="JSON log lines"),
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the version"
+    ),
 ) -> None:
     """Keeps a MariaDB database in sync with Northpass LMS and Impartner PRM."""
     try:
@@ -164,14 +192,25 @@ def sandbox(
     serve_sandbox(size, port, seed)
 
 
-@app.command()
-def tasks() -> None:
+tasks_app = typer.Typer(
+    help="The task registry: list it, enable or disable a task, set its interval."
+)
+app.add_typer(tasks_app, name="tasks")
+
+
+@tasks_app.callback(invoke_without_command=True)
+def tasks(ctx: typer.Context, as_json: bool = JSON_OUTPUT) -> None:
     """The task registry with each task's state."""
+    if ctx.invoked_subcommand is not None:
+        return
     settings = settings_or_exit()
     engine = database_or_exit(settings)
     with engine.connect() as connection:
         states = queries.task_states(connection, tuple(TASK_FUNCTIONS))
-    table = Table("task", "enabled", "interval", "status", "last", "last run", "next run")
+    if as_json:
+        emit_json([state.model_dump(mode="json") for state in states])
+        return
+    table = listing("task", "enabled", "interval", "status", "last", "last run", "next run")
     for state in states:
         table.add_row(
             state.name,
@@ -183,6 +222,53 @@ def tasks() -> None:
             f"{state.next_run_at:%Y-%m-%d %H:%M}" if state.next_run_at else "-",
         )
     console.print(table)
+
+
+def _change_schedule(task: str, **change: Any) -> None:
+    engine = database_or_exit(settings_or_exit())
+    with engine.begin() as connection:
+        found = change_schedule(connection, task, **change)
+    if not found:
+        fail(f"unknown task {task!r}; see `partnersync tasks`")
+    console.print(f"{task}: " + ", ".join(f"{name} = {value}" for name, value in change.items()))
+
+
+@tasks_app.command("enable")
+def tasks_enable(task: str = typer.Argument(..., help="a task name")) -> None:
+    """Let the scheduler run the task again."""
+    _change_schedule(task, enabled=True)
+
+
+@tasks_app.command("disable")
+def tasks_disable(task: str = typer.Argument(..., help="a task name")) -> None:
+    """Keep the scheduler from running the task (it can still be run by hand)."""
+    _change_schedule(task, enabled=False)
+
+
+@tasks_app.command("interval")
+def tasks_interval(
+    task: str = typer.Argument(..., help="a task name"),
+    every: str = typer.Argument(..., help="minutes, or with a unit: 90m, 2h, 1d"),
+) -> None:
+    """Run the task this often; the next run is one new interval after the last."""
+    minutes = parse_interval(every)
+    if minutes is None:
+        fail(f"{every!r} is not an interval from 1 minute to 30 days (say 90, 90m, 2h or 1d)")
+    _change_schedule(task, interval_minutes=minutes)
+
+
+INTERVAL_UNITS = {"m": 1, "h": 60, "d": 1440}
+
+
+def parse_interval(text: str) -> int | None:
+    """`90`, `90m`, `2h`, `1d` → minutes (1 … 43,200), or None."""
+    text = text.strip().lower()
+    unit = INTERVAL_UNITS.get(text[-1:]) if text[-1:].isalpha() else 1
+    number = text[:-1] if text[-1:].isalpha() else text
+    if unit is None or not number.isdigit():
+        return None
+    minutes = int(number) * unit
+    return minutes if 1 <= minutes <= 43200 else None
 
 
 @app.command()
@@ -266,6 +352,7 @@ def watermarks(
     reset: str | None = typer.Option(
         None, "--reset", help="forget this stream's watermark (or `all`): it reads everything next"
     ),
+    as_json: bool = JSON_OUTPUT,
 ) -> None:
     """Each stream's watermark; `--reset` makes the next incremental run read it all again."""
     engine = database_or_exit(settings_or_exit())
@@ -278,7 +365,15 @@ def watermarks(
         return
     with engine.connect() as connection:
         rows = list_watermarks(connection)
-    table = Table("stream", "watermark (UTC)", "set at (UTC)")
+    if as_json:
+        emit_json(
+            [
+                {"stream": r.stream, "watermark": r.watermark, "updated_at": r.updated_at}
+                for r in rows
+            ]
+        )
+        return
+    table = listing("stream", "watermark (UTC)", "set at (UTC)")
     for row in rows:
         table.add_row(
             row.stream, f"{row.watermark:%Y-%m-%d %H:%M:%S}", f"{row.updated_at:%Y-%m-%d %H:%M:%S}"
@@ -290,13 +385,28 @@ def watermarks(
 def history(
     limit: int = typer.Option(20, min=1, max=1000),
     task: str | None = typer.Option(None, help="only this task"),
+    run_id: int | None = typer.Option(None, "--id", min=1, help="one run, whole"),
+    as_json: bool = JSON_OUTPUT,
 ) -> None:
-    """The latest runs from `sync_logs`, newest first."""
+    """The latest runs from `sync_logs`, newest first; `--id N` shows one run whole."""
     settings = settings_or_exit()
     engine = database_or_exit(settings)
+    if run_id is not None:
+        with engine.connect() as connection:
+            one = queries.sync_log(connection, run_id)
+        if one is None:
+            fail(f"no run with id {run_id}; see `partnersync history`")
+        if as_json:
+            emit_json(one.model_dump(mode="json"))
+        else:
+            print_run(one)
+        return
     with engine.connect() as connection:
         runs = queries.sync_logs_page(connection, task, None, limit)
-    table = Table(
+    if as_json:
+        emit_json([run.model_dump(mode="json") for run in runs])
+        return
+    table = listing(
         "id",
         "task",
         "mode",
@@ -334,6 +444,22 @@ def history(
             run.error_message or "",
         )
     console.print(table)
+
+
+def print_run(run: Any) -> None:
+    """One run, whole: its summary, each stream's counts, notes and skipped records, its APIs."""
+    fields = run.model_dump(mode="json")
+    details = fields.pop("details", None) or {}
+    for name, value in fields.items():
+        if name not in ("streams", "api", "progress"):
+            console.print(f"{name}: {value if value is not None else '-'}")
+    for stream, counts in (details.get("streams") or {}).items():
+        console.print(f"stream {stream}:")
+        for name, value in counts.items():
+            if value not in (None, [], {}):
+                console.print(f"  {name}: {value}")
+    for api, stats in (details.get("api") or {}).items():
+        console.print(f"api {api}: {stats}")
 
 
 @app.command()
@@ -396,12 +522,16 @@ def link_clear(group_id: str = typer.Argument(..., help="the Northpass group id"
 @link_app.command("list")
 def link_list(
     unlinked: bool = typer.Option(False, "--unlinked", help="only groups without a partner"),
+    as_json: bool = JSON_OUTPUT,
 ) -> None:
     """Live groups with their partner and how they were linked."""
     engine = database_or_exit(settings_or_exit())
     with engine.connect() as connection:
         links = group_links.list_links(connection, unlinked=unlinked)
-    table = Table("group id", "group", "partner id", "impartner id", "partner", "link")
+    if as_json:
+        emit_json([dataclasses.asdict(link) for link in links])
+        return
+    table = listing("group id", "group", "partner id", "impartner id", "partner", "link")
     for link in links:
         table.add_row(
             link.group_id,
@@ -426,6 +556,7 @@ def suggestions_list(
     group: str | None = typer.Option(None, "--group", help="only this group id"),
     run: int | None = typer.Option(None, "--run", help="this analysis run (default: latest)"),
     status: str | None = typer.Option(None, help="open, accepted or dismissed"),
+    as_json: bool = JSON_OUTPUT,
 ) -> None:
     """List a run's suggestions (default: the latest run)."""
     if ctx.invoked_subcommand is not None:
@@ -433,7 +564,10 @@ def suggestions_list(
     engine = database_or_exit(settings_or_exit())
     with engine.connect() as connection:
         rows = analysis.list_suggestions(connection, run_id=run, group_id=group, status=status)
-    table = Table("id", "run", "group id", "group", "user id", "email", "domain", "status")
+    if as_json:
+        emit_json([dataclasses.asdict(row) for row in rows])
+        return
+    table = listing("id", "run", "group id", "group", "user id", "email", "domain", "status")
     for row in rows:
         table.add_row(
             str(row.id),
@@ -456,7 +590,7 @@ def suggestions_groups(
     engine = database_or_exit(settings_or_exit())
     with engine.connect() as connection:
         counts = analysis.group_counts(connection, run)
-    table = Table("group id", "open", "accepted", "dismissed")
+    table = listing("group id", "open", "accepted", "dismissed")
     for group_id, by_status in sorted(counts.items(), key=lambda item: -sum(item[1].values())):
         table.add_row(
             group_id, *(str(by_status.get(s, 0)) for s in ("open", "accepted", "dismissed"))
