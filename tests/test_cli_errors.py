@@ -122,3 +122,42 @@ def test_a_mistyped_setting_is_named_with_its_closest_known_name(tmp_path: Path)
     assert "did you mean PARTNERSYNC_DATABASE_URL?" in result.stderr
     assert "secret" not in result.stderr
     assert result.returncode == 2 and not (tmp_path / "partnersync.db").exists()
+
+
+def test_a_taken_port_is_one_line_and_nothing_starts(tmp_path: Path) -> None:
+    import socket
+
+    db = tmp_path / "p.db"
+    url = f"sqlite:///{db}"
+    assert run(url, "migrate").returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        env = {"PARTNERSYNC_API_TOKEN": "port-test-token-0123456789"}
+        serve = subprocess.run(
+            [str(SCRIPT), "serve", "--port", port],
+            env={**os.environ, "PARTNERSYNC_DATABASE_URL": url, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert_one_line(serve, port, "--port")
+        assert "dashboard and API on" not in serve.stdout
+        assert_one_line(run(url, "demo", "--port", port, "--database", str(tmp_path / "d.db")))
+        assert not (tmp_path / "d.db").exists()  # refused before any sync
+        sandbox = run(url, "sandbox", "--size", "tiny", "--port", port)
+        assert_one_line(sandbox, "--port")
+        assert "NORTHPASS_BASE_URL" not in sandbox.stdout
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM sync_logs")) == 0
+    engine.dispose()
+
+
+def test_demo_never_overwrites_a_file_that_is_not_an_earlier_demo(tmp_path: Path) -> None:
+    precious = tmp_path / "partnersync.db"
+    precious.write_text("the production default, not a demo\n")
+    refused = run("sqlite:///unused.db", "demo", "--no-serve", "--database", str(precious))
+    assert_one_line(refused, "not a partnersync demo database", "--force")
+    assert precious.read_text() == "the production default, not a demo\n"

@@ -42,7 +42,7 @@ from partnersync.tasks.schedule import change_schedule
 from partnersync.terminal import progress_bars, summary
 from partnersync.types import Mode
 from partnersync.web import queries
-from partnersync.web.server import build_service
+from partnersync.web.server import PortTaken, build_service, listen
 from partnersync.web.server import serve as serve_web
 
 EXIT_FAILED = 1
@@ -169,11 +169,16 @@ def demo(
     serve: bool = typer.Option(True, "--serve/--no-serve", help="serve the dashboard afterwards"),
     port: int = typer.Option(8080, min=0, max=65535, help="dashboard port on 127.0.0.1"),
     database: Path = typer.Option(Path("partnersync-demo.db"), help="the embedded SQLite file"),
+    force: bool = typer.Option(False, "--force", help="replace --database even if not a demo's"),
 ) -> None:
     """Zero-setup tour: sandbox + embedded SQLite + migrate + `sync all` + dashboard."""
-    from partnersync.demo import run_demo
+    from partnersync.demo import NotADemoDatabase, run_demo
 
-    if not run_demo(console, serve=serve, port=port, database=database):
+    try:
+        succeeded = run_demo(console, serve=serve, port=port, database=database, force=force)
+    except (PortTaken, NotADemoDatabase) as exc:
+        fail(str(exc))
+    if not succeeded:
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -182,6 +187,9 @@ def sandbox(
     size: str = typer.Option("demo", help="tiny, demo or reference"),
     port: int = typer.Option(8700, help="port on 127.0.0.1 (0 picks a free one)"),
     seed: int = typer.Option(1, help="data generator seed"),
+    env_file: Path | None = typer.Option(
+        None, "--env-file", help="write the settings that use the sandbox to this .env file"
+    ),
 ) -> None:
     """Serve the simulated Northpass and Impartner APIs on loopback until Ctrl-C."""
     from partnersync.sandbox.generator import SIZES
@@ -189,7 +197,10 @@ def sandbox(
 
     if size not in SIZES:
         fail(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
-    serve_sandbox(size, port, seed)
+    try:
+        serve_sandbox(size, port, seed, env_file)
+    except OSError as exc:
+        fail(f"the sandbox cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; use --port")
 
 
 tasks_app = typer.Typer(
@@ -481,9 +492,12 @@ def serve(
     except ConfigError as exc:
         fail(f"{exc}: the HTTP API does not start without a token")
     host = host or settings.http_host
-    port = settings.http_port if port is None else port
-    console.print(f"partnersync: dashboard and API on http://{host}:{port}/")
-    serve_web(api, scheduler, host, port)
+    try:
+        sock = listen(host, settings.http_port if port is None else port)
+    except PortTaken as exc:
+        fail(str(exc))
+    console.print(f"partnersync: dashboard and API on http://{host}:{sock.getsockname()[1]}/")
+    serve_web(api, scheduler, sock)
 
 
 link_app = typer.Typer(no_args_is_help=True, help="Manual group ↔ partner links.")

@@ -8,6 +8,8 @@ then the scheduler, API and dashboard are served until Ctrl-C.
 from __future__ import annotations
 
 import secrets
+import socket
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -59,10 +61,43 @@ def demo_settings(sandbox: RunningSandbox, database: Path, token: str) -> Settin
     return Settings(**values)
 
 
+DEMO_APPLICATION_ID = 0x70736E63
+"""`PRAGMA application_id` of a demo database ("psnc"): only such a file is ever replaced."""
+
+
+class NotADemoDatabase(RuntimeError):
+    """The file named for the demo's database holds something else."""
+
+
+def is_demo_database(path: Path) -> bool:
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return bool(
+                connection.execute("PRAGMA application_id").fetchone()[0] == DEMO_APPLICATION_ID
+            )
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError:
+        return False
+
+
+def check_replaceable(path: Path, *, force: bool) -> None:
+    """An existing file is replaced only if it is an earlier demo database (or `force`), so
+    `--database partnersync.db` cannot wipe real data."""
+    if path.exists() and not force and not is_demo_database(path):
+        raise NotADemoDatabase(
+            f"{path} exists and is not a partnersync demo database: choose another --database, "
+            "or pass --force to replace it"
+        )
+
+
 def fresh_database(path: Path) -> Engine:
     for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         leftover.unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"PRAGMA application_id = {DEMO_APPLICATION_ID}")
     migrate(engine, TASKS)
     return engine
 
@@ -76,10 +111,16 @@ def row_counts(engine: Engine) -> Table:
     return table
 
 
-def run_demo(console: Console, *, serve: bool, port: int, database: Path) -> bool:
+def run_demo(
+    console: Console, *, serve: bool, port: int, database: Path, force: bool = False
+) -> bool:
     """The tour; returns whether every run succeeded."""
+    from partnersync.web.server import listen
+
     token = secrets.token_urlsafe(18)
     started = time.perf_counter()
+    check_replaceable(database.resolve(), force=force)
+    listener = listen("127.0.0.1", port) if serve else None  # a taken port ends it here
     console.print(Text.assemble(("partnersync demo", "bold"), ": generating the sandbox's data …"))
     with running_sandbox(size="demo", seed=1, rate_limit_per_second=SANDBOX_RATE) as sandbox:
         console.print(f"sandbox (simulated Northpass + Impartner) at {sandbox.base_url}")
@@ -94,13 +135,13 @@ def run_demo(console: Console, *, serve: bool, port: int, database: Path) -> boo
         console.print(
             f"{requests:,} API requests; {time.perf_counter() - started:.1f} s from start to here"
         )
-        if serve:
-            serve_dashboard(engine, settings, console, port, token)
+        if listener is not None:
+            serve_dashboard(engine, settings, console, listener, token)
     return all_succeeded(outcomes)
 
 
 def serve_dashboard(
-    engine: Engine, settings: Settings, console: Console, port: int, token: str
+    engine: Engine, settings: Settings, console: Console, listener: socket.socket, token: str
 ) -> None:
     from partnersync.web.server import build_service
     from partnersync.web.server import serve as serve_web
@@ -109,9 +150,9 @@ def serve_dashboard(
     console.print(
         Text.assemble(
             ("\ndashboard: ", "bold"),
-            f"http://127.0.0.1:{port}/   ",
+            f"http://127.0.0.1:{listener.getsockname()[1]}/   ",
             ("API token", "bold"),
             f" (paste it into the page): {token}\nCtrl-C stops the demo.",
         )
     )
-    serve_web(api, scheduler, "127.0.0.1", port)
+    serve_web(api, scheduler, listener)

@@ -4,11 +4,13 @@ for `partnersync sandbox`."""
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -131,29 +133,48 @@ def running_sandbox(
         sock.close()
 
 
-def main(size: str, port: int, seed: int) -> None:
-    """Serves both APIs on loopback until interrupted, after printing where and with which keys."""
+def environment_lines(sandbox: RunningSandbox) -> list[str]:
+    """The settings that point partnersync at this sandbox."""
+    return [
+        f"NORTHPASS_BASE_URL={sandbox.base_url}",
+        f"NORTHPASS_API_KEY={sandbox.northpass_key}",
+        f"IMPARTNER_BASE_URL={sandbox.base_url}",
+        f"IMPARTNER_API_KEY={sandbox.impartner_key}",
+        f"IMPARTNER_TENANT_ID={sandbox.tenant_id}",
+    ]
+
+
+def main(size: str, port: int, seed: int, env_file: Path | None = None) -> None:
+    """Serves both APIs on loopback until interrupted; prints where, and with which keys, only
+    once it accepts connections. Raises OSError when the port cannot be had."""
     started = time.perf_counter()
     dataset = generate(size, seed)
     elapsed = time.perf_counter() - started
-    state = make_state(dataset)
-    sock = bind(port)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    print(
-        f"Generated the {size!r} dataset (seed {seed}) in {elapsed:.1f} s: "
-        f"{len(dataset.people)} people, {len(dataset.groups)} groups, "
-        f"{len(dataset.courses)} courses, {len(dataset.accounts)} accounts, "
-        f"{len(dataset.users)} Impartner users."
-    )
-    print(f"Northpass: {base}/v2  (header X-Api-Key: {state.northpass_keys[0]})")
-    print(
-        f"Impartner: {base}/api/objects/v1  (header Authorization: prm-key "
-        f"{state.impartner_keys[0]}, X-PRM-TenantId: {state.tenant_id})"
-    )
-    print(f"Control:   {base}/_sandbox/stats, POST {base}/_sandbox/knobs")
-    print(f"NORTHPASS_BASE_URL={base}")
-    print(f"NORTHPASS_API_KEY={state.northpass_keys[0]}")
-    print(f"IMPARTNER_BASE_URL={base}")
-    print(f"IMPARTNER_API_KEY={state.impartner_keys[0]}")
-    print(f"IMPARTNER_TENANT_ID={state.tenant_id}", flush=True)
-    uvicorn_server(state).run(sockets=[sock])
+    bind(port).close()  # a taken port is found before anything is printed
+    with running_sandbox(dataset=dataset, port=port) as sandbox:
+        base = sandbox.base_url
+        print(
+            f"Generated the {size!r} dataset (seed {seed}) in {elapsed:.1f} s: "
+            f"{len(dataset.people)} people, {len(dataset.groups)} groups, "
+            f"{len(dataset.courses)} courses, {len(dataset.accounts)} accounts, "
+            f"{len(dataset.users)} Impartner users."
+        )
+        print(f"Northpass: {base}/v2  (header X-Api-Key: {sandbox.northpass_key})")
+        print(
+            f"Impartner: {base}/api/objects/v1  (header Authorization: prm-key "
+            f"{sandbox.impartner_key}, X-PRM-TenantId: {sandbox.tenant_id})"
+        )
+        print(f"Control:   {base}/_sandbox/stats, POST {base}/_sandbox/knobs")
+        lines = environment_lines(sandbox)
+        if env_file is not None:
+            env_file.write_text("\n".join(lines) + "\n")
+            print(f"wrote {env_file}; next: partnersync migrate, then partnersync sync all --full")
+        else:
+            print("\n".join(f"export {line}" for line in lines))
+            print("next: partnersync migrate, then partnersync sync all --full")
+        sys.stdout.flush()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return

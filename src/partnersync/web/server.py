@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import Callable
 from types import FrameType
 
@@ -26,6 +27,26 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._on_exit()
         super().handle_exit(sig, frame)
+
+
+class PortTaken(RuntimeError):
+    """The address to listen on cannot be had (taken, or not this machine's)."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket first, so a taken port is found before anything starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortTaken(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "choose another port with --port (or PARTNERSYNC_HTTP_PORT)"
+        ) from None
+    return sock
 
 
 def build_service(
@@ -53,7 +74,7 @@ def build_service(
     return api, scheduler
 
 
-def serve(app: FastAPI, scheduler: Scheduler, host: str, port: int) -> None:
+def serve(app: FastAPI, scheduler: Scheduler, sock: socket.socket) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully.
 
     On a signal the scheduler stops claiming tasks at once; uvicorn stops accepting
@@ -62,8 +83,6 @@ def serve(app: FastAPI, scheduler: Scheduler, host: str, port: int) -> None:
     """
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         log_config=None,  # keep partnersync's logging; request lines never hold the token
         lifespan="on",
         timeout_graceful_shutdown=10,
@@ -73,7 +92,7 @@ def serve(app: FastAPI, scheduler: Scheduler, host: str, port: int) -> None:
     quiet = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
     scheduler.start()
     try:
-        _Server(config, scheduler.stop).run()
+        _Server(config, scheduler.stop).run(sockets=[sock])
     finally:
         scheduler.shutdown()
         for sig, handler in quiet.items():
