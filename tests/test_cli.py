@@ -50,7 +50,7 @@ def test_sandbox_command_serves_both_apis_and_prints_where(tmp_path: Path) -> No
         assert process.stdout is not None
         printed: dict[str, str] = {}
         for line in iter(process.stdout.readline, ""):
-            name, _, value = line.strip().partition("=")
+            name, _, value = line.strip().removeprefix("export ").partition("=")
             if name.isupper() and value:
                 printed[name] = value
             if name == "IMPARTNER_TENANT_ID":

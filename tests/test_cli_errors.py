@@ -161,3 +161,51 @@ def test_demo_never_overwrites_a_file_that_is_not_an_earlier_demo(tmp_path: Path
     refused = run("sqlite:///unused.db", "demo", "--no-serve", "--database", str(precious))
     assert_one_line(refused, "not a partnersync demo database", "--force")
     assert precious.read_text() == "the production default, not a demo\n"
+
+
+def test_a_write_the_database_refuses_is_one_line_not_a_traceback(mariadb_engine: Engine) -> None:
+    from tests.conftest import empty_database
+
+    empty_database(mariadb_engine)
+    database = mariadb_engine.url.database
+    user, secret = "partnersync_readonly", "Ro-Pw-7781-secret"
+    with mariadb_engine.begin() as connection:
+        for host in ("localhost", "127.0.0.1", "%"):
+            connection.execute(text(f"DROP USER IF EXISTS '{user}'@'{host}'"))
+            connection.execute(text(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{secret}'"))
+            connection.execute(text(f"GRANT SELECT ON {database}.* TO '{user}'@'{host}'"))
+    url = f"mysql+pymysql://{user}:{secret}@127.0.0.1:3306/{database}"
+    try:
+        for command in (["tasks", "enable", "cleanup"], ["watermarks", "--reset", "all"]):
+            result = run(url, *command)
+            assert_one_line(result, "1142")
+            assert secret not in result.stdout + result.stderr and "[SQL" not in result.stderr
+    finally:
+        with mariadb_engine.begin() as connection:
+            for host in ("localhost", "127.0.0.1", "%"):
+                connection.execute(text(f"DROP USER IF EXISTS '{user}'@'{host}'"))
+
+
+def test_a_password_in_the_query_string_is_masked_too() -> None:
+    from partnersync.config import Settings
+
+    url = "mysql+pymysql://me@127.0.0.1:1/x?password=Own%23Pa55%3Aw%2Frd"
+    settings = Settings(PARTNERSYNC_DATABASE_URL=url)
+    assert "Own" not in settings.database_url_masked and "***" in settings.database_url_masked
+    assert {"Own#Pa55:w/rd", "Own%23Pa55%3Aw%2Frd"} <= set(settings.secrets())
+    result = run(url, "tasks")
+    assert_one_line(result, "2003")
+    assert "Pa55" not in result.stderr
+
+
+def test_a_token_with_surrounding_white_space_still_signs_in() -> None:
+    from partnersync.config import Settings
+
+    token = Settings(PARTNERSYNC_API_TOKEN="  abcdefghijklmnop1234 ").api_token
+    assert token is not None and token.get_secret_value() == "abcdefghijklmnop1234"
+
+
+def test_terminal_escapes_in_vendor_text_are_shown_escaped() -> None:
+    from partnersync.sync.report import printable
+
+    assert printable("Acme\x1b]0;PWNED\x07\x1b[31m") == "Acme\\x1b]0;PWNED\\x07\\x1b[31m"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import secrets
+import sys
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -30,13 +32,14 @@ from partnersync.db.migrate import migrate as run_migrations
 from partnersync.db.migrate import schema_problem
 from partnersync.db.types import utcnow
 from partnersync.sync import group_links
+from partnersync.sync.report import printable
 from partnersync.sync.state import list_watermarks, reset_watermark
 from partnersync.tasks import analysis
 from partnersync.tasks.dry_run import dry_run as run_dry
 from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.outcome import RunOutcome
 from partnersync.tasks.registry import DRY_RUN_TASKS, SYNC_ALL_ORDER, TASKS, missing_settings
-from partnersync.tasks.run_all import SkippedTask, all_succeeded, run_all
+from partnersync.tasks.run_all import SkippedTask, all_succeeded, for_task, run_all
 from partnersync.tasks.runner import AlreadyRunning, UnknownTask, run_task
 from partnersync.tasks.schedule import change_schedule
 from partnersync.terminal import progress_bars, summary
@@ -48,6 +51,7 @@ from partnersync.web.server import serve as serve_web
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_ALREADY_RUNNING = 3
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -72,10 +76,17 @@ def emit_json(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
+class SafeTable(Table):
+    """A table that shows vendor and database text literally: control characters escaped."""
+
+    def add_row(self, *cells: Any, **options: Any) -> None:
+        super().add_row(*(printable(c) if isinstance(c, str) else c for c in cells), **options)
+
+
 def listing(*columns: str) -> Table:
     """A table whose values are never cut: a narrow terminal folds them onto more lines, so an
     id can always be copied whole."""
-    table = Table()
+    table = SafeTable()
     for column in columns:
         table.add_column(column, overflow="fold")
     return table
@@ -145,7 +156,7 @@ def database_or_exit(settings: Settings, *, schema: bool = True) -> Engine:
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """One line on stderr, printed literally (it may quote vendor or database text), then exit."""
-    err.print(Text(message, style="red"), soft_wrap=True)
+    err.print(Text(printable(message), style="red"), soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -332,13 +343,24 @@ def sync(
             else:
                 outcomes.append(
                     run_task(
-                        engine, settings, task, TASK_FUNCTIONS[task], mode=mode, progress=callback
+                        engine,
+                        settings,
+                        task,
+                        TASK_FUNCTIONS[task],
+                        mode=mode,
+                        progress=for_task(callback, task),
                     )
                 )
     except AlreadyRunning as exc:
         fail(str(exc), EXIT_ALREADY_RUNNING)
     except (UnknownTask, ConfigError) as exc:
         fail(f"{exc}")
+    except KeyboardInterrupt:
+        fail(
+            "interrupted: the run in progress was recorded as failed; the summary lists what "
+            "finished before it (see `partnersync history`)",
+            EXIT_INTERRUPTED,
+        )
     finally:
         if outcomes:
             console.print(summary(outcomes))
@@ -355,7 +377,7 @@ def print_dry_run(engine: Engine, settings: Settings, task: str, mode: Mode) -> 
     typer.echo(json.dumps(result.planned, indent=2, sort_keys=True))
     for stream in result.report.streams.values():
         for note in stream.notes:
-            err.print(Text(note))
+            err.print(Text(printable(note)))
 
 
 @app.command()
@@ -463,12 +485,12 @@ def print_run(run: Any) -> None:
     details = fields.pop("details", None) or {}
     for name, value in fields.items():
         if name not in ("streams", "api", "progress"):
-            console.print(f"{name}: {value if value is not None else '-'}")
+            console.print(printable(f"{name}: {value if value is not None else '-'}"))
     for stream, counts in (details.get("streams") or {}).items():
         console.print(f"stream {stream}:")
         for name, value in counts.items():
             if value not in (None, [], {}):
-                console.print(f"  {name}: {value}")
+                console.print(printable(f"  {name}: {value}"))
     for api, stats in (details.get("api") or {}).items():
         console.print(f"api {api}: {stats}")
 
@@ -672,3 +694,18 @@ def suggestions_dismiss(
 ) -> None:
     """Dismiss suggestions; later analyses do not suggest those users for those groups again."""
     _decide(ids, group, every, run, analysis.dismiss, "dismissed")
+
+
+def entry() -> None:
+    """The console script: a database error no command foresaw is one line and exit 2 (the
+    whole traceback only at PARTNERSYNC_LOG_LEVEL=DEBUG), never a screen of SQL."""
+    try:
+        app()
+    except SQLAlchemyError as exc:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            raise
+        err.print(
+            Text(printable(f"{describe_database_error(exc)}; nothing more was done"), style="red"),
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_USAGE)

@@ -12,6 +12,7 @@ import difflib
 import json
 from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import quote, quote_plus
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -76,7 +77,7 @@ class Settings(BaseSettings):
         "NORTHPASS_RATE_PER_SECOND",
         8.0,
         "request budget per second (vendor limit 10)",
-        gt=0,
+        ge=0.1,
         le=1000,
     )
     northpass_page_size: int = _env(
@@ -96,7 +97,7 @@ class Settings(BaseSettings):
     )
     impartner_tenant_id: int = _env("IMPARTNER_TENANT_ID", 1, "sent as X-PRM-TenantId", ge=1)
     impartner_rate_per_second: float = _env(
-        "IMPARTNER_RATE_PER_SECOND", 5.0, "request budget per second", gt=0, le=1000
+        "IMPARTNER_RATE_PER_SECOND", 5.0, "request budget per second", ge=0.1, le=1000
     )
     impartner_page_size: int = _env(
         "IMPARTNER_PAGE_SIZE", 500, "records per Impartner page (take)", ge=1, le=1000
@@ -132,7 +133,7 @@ class Settings(BaseSettings):
     )
 
     http_timeout_seconds: float = _env(
-        "PARTNERSYNC_HTTP_TIMEOUT_SECONDS", 30.0, "connect/read timeout per request", gt=0, le=600
+        "PARTNERSYNC_HTTP_TIMEOUT_SECONDS", 30.0, "connect/read timeout per request", ge=0.1, le=600
     )
     http_max_attempts: int = _env(
         "PARTNERSYNC_HTTP_MAX_ATTEMPTS", 6, "attempts per request before a run fails", ge=1, le=50
@@ -176,7 +177,7 @@ class Settings(BaseSettings):
         "PARTNERSYNC_SCHEDULER_TICK_SECONDS",
         15.0,
         "how often the scheduler looks for due tasks and expired leases",
-        gt=0,
+        ge=0.01,
         le=3600,
     )
     max_concurrent_runs: int = _env(
@@ -273,8 +274,9 @@ class Settings(BaseSettings):
             )
             if secret is not None
         ]
-        password = make_url(self.database_url.get_secret_value()).password
-        return [value for value in (*values, password) if value]
+        passwords = url_passwords(values[0])
+        encoded = [form(p) for p in passwords for form in (quote, quote_plus)]  # as in the URL
+        return [value for value in (*values, *passwords, *encoded) if value]
 
     @property
     def database_url_masked(self) -> str:
@@ -297,11 +299,15 @@ class Settings(BaseSettings):
     @field_validator("api_token")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value().strip()) < MIN_TOKEN_CHARS:
+        """At least `MIN_TOKEN_CHARS`; surrounding white space is dropped (HTTP drops it too)."""
+        if value is None:
+            return None
+        token = value.get_secret_value().strip()
+        if len(token) < MIN_TOKEN_CHARS:
             raise ValueError(
                 f"must be at least {MIN_TOKEN_CHARS} characters; `partnersync token` makes one"
             )
-        return value
+        return SecretStr(token)
 
     @field_validator(
         "impartner_excluded_tiers",
@@ -434,12 +440,30 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     return warnings
 
 
+SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd"})
+"""Driver arguments that carry a password when given in the URL's query string."""
+
+
 def masked_url(url: str) -> str:
-    """`url` with its password replaced by `***` (an unparsable URL is not shown at all)."""
+    """`url` with every password — the user part's and the query's — replaced by `***` (an
+    unparsable URL is not shown at all)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
         return "(an unparsable URL)"
+    hidden = {key: "***" for key in parsed.query if key.lower() in SECRET_QUERY_KEYS}
+    shown = parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+    return shown.replace("%2A%2A%2A", "***")
+
+
+def url_passwords(url: str) -> list[str]:
+    """Every password `url` carries, for masking in logs."""
+    parsed = make_url(url)
+    found = [parsed.password] if parsed.password else []
+    for key, value in parsed.query.items():
+        if key.lower() in SECRET_QUERY_KEYS:
+            found += [value] if isinstance(value, str) else list(value)
+    return [str(password) for password in found]
 
 
 def load_settings(**overrides: Any) -> Settings:

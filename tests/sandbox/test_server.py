@@ -38,7 +38,8 @@ def test_main_prints_where_to_connect_and_serves() -> None:
         assert process.stdout is not None
         lines: dict[str, str] = {}
         while len(lines) < 5:
-            key, sep, value = process.stdout.readline().strip().partition("=")
+            line = process.stdout.readline().strip().removeprefix("export ")
+            key, sep, value = line.partition("=")
             if sep:
                 lines[key] = value
         response = httpx.get(

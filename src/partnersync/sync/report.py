@@ -13,9 +13,15 @@ from partnersync.types import Skipped
 MAX_EXAMPLES = 20
 
 
+CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F)}
+"""Control characters (escape sequences could retitle or recolour a terminal), but tab and
+newline, shown as `\\xNN`."""
+
+
 def printable(text: str) -> str:
-    """`text` with what UTF-8 cannot carry (a bad record's lone surrogate) escaped."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """`text` safe to store and show: what UTF-8 cannot carry (a bad record's lone surrogate)
+    and control characters are escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").translate(CONTROL)
 
 
 @dataclass

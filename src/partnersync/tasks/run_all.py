@@ -56,12 +56,24 @@ def run_all(
             TASK_FUNCTIONS[name],
             mode=mode,
             trigger=trigger,
-            progress=progress,
+            progress=for_task(progress, name),
         )
         results.append(outcome)
         if outcome.status != "success":
             not_done.add(name)
     return results
+
+
+def for_task(progress: Progress | None, task: str) -> Progress | None:
+    """`progress` with each stage named after its task too."""
+    if progress is None:
+        return None
+    report = progress
+
+    def named(stage: str, done: int, total: int | None) -> None:
+        report(f"{task} · {stage}", done, total)
+
+    return named
 
 
 def all_succeeded(results: Sequence[RunOutcome | SkippedTask]) -> bool:

@@ -5,9 +5,10 @@ A pure ASGI middleware in front of the app:
 - protected paths (every `/api/*` route but `/api/health`, and `/metrics`) need the bearer
   token, compared in constant time, *before* the body is read: without it the answer is 401
   whatever the body holds, so an anonymous client cannot make the server buffer anything;
-- a client that keeps presenting wrong tokens is slowed down: after `MAX_FAILURES` failures
-  within a minute it gets 429 with `Retry-After` until the oldest failure ages out; failures
-  are counted in `partnersync_auth_failures_total`;
+- a client address that keeps presenting wrong tokens is slowed down: after `MAX_FAILURES`
+  within a minute it gets 429 with `Retry-After` until the oldest one ages out, while the right
+  token always gets in (no one can lock the operator out); the address is the connection's
+  peer, never `X-Forwarded-For`; wrong tokens are counted in `partnersync_auth_failures_total`;
 - a body larger than `PARTNERSYNC_HTTP_MAX_BODY_BYTES` is refused with 413: at once when
   `Content-Length` says so, or as soon as a streamed body passes the limit; the answer never
   echoes the body;
@@ -28,6 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_FAILURES = 10
 WINDOW_SECONDS = 60.0
+MAX_TRACKED_CLIENTS = 10_000
+"""Beyond this many addresses with recent failures the oldest are forgotten: memory is bounded."""
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (
@@ -43,7 +46,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 
 def is_protected(path: str) -> bool:
-    return (path.startswith("/api/") and path != "/api/health") or path == "/metrics"
+    return (path.startswith("/api/") and path.rstrip("/") != "/api/health") or path == "/metrics"
 
 
 class FailedSignIns:
@@ -70,6 +73,9 @@ class FailedSignIns:
 
     def failed(self, client: str) -> None:
         self._seen[client].append(self.clock())
+        if len(self._seen) > MAX_TRACKED_CLIENTS:
+            oldest = min(self._seen, key=lambda known: self._seen[known][-1])
+            del self._seen[oldest]
 
     def succeeded(self, client: str) -> None:
         self._seen.pop(client, None)
@@ -111,19 +117,21 @@ class Gate:
     def _authenticate(
         self, scope: Scope, headers: dict[bytes, bytes]
     ) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]] | None:
-        client = (scope.get("client") or ("unknown", 0))[0]
+        client = (scope.get("client") or ("unknown", 0))[0]  # the peer, never a forwarded header
+        given = headers.get(b"authorization", b"")
+        if hmac.compare_digest(given, self.expected):
+            self.sign_ins.succeeded(client)  # the right token always gets in
+            return None
         wait = self.sign_ins.retry_after(client)
         if wait is not None:
             return (
                 429,
-                {"detail": "too many failed sign-ins; try again later"},
+                {"detail": "too many wrong tokens from this address; try again later"},
                 [(b"retry-after", str(int(wait + 0.999)).encode())],
             )
-        if hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
-            self.sign_ins.succeeded(client)
-            return None
-        self.sign_ins.failed(client)
-        self.failures_counter.inc()
+        if given:  # a wrong token is a guess; no token at all is not
+            self.sign_ins.failed(client)
+            self.failures_counter.inc()
         return (
             401,
             {"detail": "missing or wrong bearer token"},

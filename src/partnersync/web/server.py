@@ -83,6 +83,7 @@ def serve(app: FastAPI, scheduler: Scheduler, sock: socket.socket) -> None:
     """
     config = uvicorn.Config(
         app,
+        proxy_headers=False,  # the client is the peer: a forwarded header must not pick it
         log_config=None,  # keep partnersync's logging; request lines never hold the token
         lifespan="on",
         timeout_graceful_shutdown=10,
