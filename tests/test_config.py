@@ -58,3 +58,12 @@ def test_secrets_stay_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_required_secret_names_its_variable() -> None:
     with pytest.raises(ConfigError, match="NORTHPASS_API_KEY"):
         require(None, "NORTHPASS_API_KEY")
+
+
+def test_vendor_settings_are_grouped_per_vendor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NORTHPASS_RATE_PER_SECOND", "9")
+    monkeypatch.setenv("IMPARTNER_TENANT_ID", "42")
+    settings = load_settings()
+    assert settings.northpass.rate_per_second == 9.0 == settings.northpass_rate_per_second
+    assert settings.impartner.tenant_id == 42
+    assert settings.northpass.page_size == 100  # the default, written once

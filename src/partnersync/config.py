@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, quote_plus
 
@@ -37,6 +38,30 @@ Names = Annotated[tuple[str, ...], NoDecode]
 
 def _env(name: str, default: Any, description: str, **constraints: Any) -> Any:
     return Field(default, validation_alias=name, description=description, **constraints)
+
+
+@dataclass(frozen=True)
+class NorthpassConfig:
+    """The Northpass settings, grouped (a view of the flat fields, whose environment names are
+    the contract and whose defaults are written once, there)."""
+
+    base_url: str
+    api_key: SecretStr | None
+    rate_per_second: float
+    page_size: int
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class ImpartnerConfig:
+    """The Impartner settings, grouped (a view of the flat fields)."""
+
+    base_url: str
+    api_key: SecretStr | None
+    tenant_id: int
+    rate_per_second: float
+    page_size: int
+    filter_margin_hours: int
 
 
 class Settings(BaseSettings):
@@ -279,6 +304,27 @@ class Settings(BaseSettings):
         return [value for value in (*values, *passwords, *encoded) if value]
 
     @property
+    def northpass(self) -> NorthpassConfig:
+        return NorthpassConfig(
+            base_url=self.northpass_base_url,
+            api_key=self.northpass_api_key,
+            rate_per_second=self.northpass_rate_per_second,
+            page_size=self.northpass_page_size,
+            concurrency=self.northpass_concurrency,
+        )
+
+    @property
+    def impartner(self) -> ImpartnerConfig:
+        return ImpartnerConfig(
+            base_url=self.impartner_base_url,
+            api_key=self.impartner_api_key,
+            tenant_id=self.impartner_tenant_id,
+            rate_per_second=self.impartner_rate_per_second,
+            page_size=self.impartner_page_size,
+            filter_margin_hours=self.impartner_filter_margin_hours,
+        )
+
+    @property
     def database_url_masked(self) -> str:
         """The database URL as it may be shown: the password replaced by `***`."""
         return masked_url(self.database_url.get_secret_value())
@@ -391,24 +437,28 @@ class Settings(BaseSettings):
 
 
 def northpass_settings(settings: Settings) -> NorthpassSettings:
+    """The Northpass client's settings; `ConfigError` naming NORTHPASS_API_KEY without a key."""
+    northpass = settings.northpass
     return NorthpassSettings(
-        base_url=settings.northpass_base_url,
-        api_key=require(settings.northpass_api_key, "NORTHPASS_API_KEY"),
-        rate_per_second=settings.northpass_rate_per_second,
-        page_size=settings.northpass_page_size,
-        concurrency=settings.northpass_concurrency,
+        base_url=northpass.base_url,
+        api_key=require(northpass.api_key, "NORTHPASS_API_KEY"),
+        rate_per_second=northpass.rate_per_second,
+        page_size=northpass.page_size,
+        concurrency=northpass.concurrency,
         timeout_s=settings.http_timeout_seconds,
         retry=RetryPolicy(max_attempts=settings.http_max_attempts),
     )
 
 
 def impartner_settings(settings: Settings) -> ImpartnerSettings:
+    """The Impartner client's settings; `ConfigError` naming IMPARTNER_API_KEY without a key."""
+    impartner = settings.impartner
     return ImpartnerSettings(
-        base_url=settings.impartner_base_url,
-        api_key=require(settings.impartner_api_key, "IMPARTNER_API_KEY"),
-        tenant_id=str(settings.impartner_tenant_id),
-        rate_per_second=settings.impartner_rate_per_second,
-        page_size=settings.impartner_page_size,
+        base_url=impartner.base_url,
+        api_key=require(impartner.api_key, "IMPARTNER_API_KEY"),
+        tenant_id=str(impartner.tenant_id),
+        rate_per_second=impartner.rate_per_second,
+        page_size=impartner.page_size,
         timeout_s=settings.http_timeout_seconds,
         retry=RetryPolicy(max_attempts=settings.http_max_attempts),
     )
