@@ -76,3 +76,10 @@ def test_version_and_short_help(tmp_path: Path) -> None:
     version = cli(tmp_path / "p.db", "--version")
     assert version.returncode == 0 and version.stdout.startswith("partnersync ")
     assert "Usage" in cli(tmp_path / "p.db", "-h").stdout
+
+
+def test_piped_tables_are_plain_text(tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    assert cli(db, "migrate").returncode == 0
+    piped = cli(db, "tasks").stdout
+    assert "sync_users" in piped and not set("┃━│┏") & set(piped)

@@ -85,8 +85,8 @@ class SafeTable(Table):
 
 def listing(*columns: str) -> Table:
     """A table whose values are never cut: a narrow terminal folds them onto more lines, so an
-    id can always be copied whole."""
-    table = SafeTable()
+    id can always be copied whole. Piped (not a terminal), it is plain columns of text."""
+    table = SafeTable() if console.is_terminal else SafeTable(box=None, pad_edge=False)
     for column in columns:
         table.add_column(column, overflow="fold")
     return table
