@@ -141,8 +141,30 @@ def seed(base: str, engine: Engine) -> None:
                 },
                 {"id": "g2", "name": "Globex (EMEA)", "partner_id": 2, "partner_link": "manual"},
                 {"id": "g3", "name": "Webinar attendees", "partner_id": None, "partner_link": None},
+                *(
+                    {"id": f"g{n}", "name": f"Region {n}", "partner_id": None, "partner_link": None}
+                    for n in range(4, 44)
+                ),
             ],
         )
+
+
+def overlapping(page: Any, selector: str) -> list[tuple[int, int]]:
+    """Pairs of elements matching `selector` whose boxes intersect."""
+    boxes = [box for box in (b.bounding_box() for b in page.locator(selector).all()) if box]
+    assert len(boxes) >= 2, "nothing to compare"
+    pairs = []
+    for i, a in enumerate(boxes):
+        for j, b in enumerate(boxes[i + 1 :], i + 1):
+            apart = (
+                a["x"] + a["width"] <= b["x"] + 0.5
+                or b["x"] + b["width"] <= a["x"] + 0.5
+                or a["y"] + a["height"] <= b["y"] + 0.5
+                or b["y"] + b["height"] <= a["y"] + 0.5
+            )
+            if not apart:
+                pairs.append((i, j))
+    return pairs
 
 
 def test_run_now_shows_progress_and_the_new_history_row(
@@ -189,6 +211,17 @@ def test_run_now_shows_progress_and_the_new_history_row(
             failed = page.locator("#history tr.run.failed").first
             failed.click()
             expect(page.locator("#history pre.error")).to_contain_text("GET /v2/people?page=3")
+            for width in (1440, 1920):  # the run detail's blocks sit side by side, never overlap
+                page.set_viewport_size({"width": width, "height": 900})
+                assert not overlapping(page, "#history tr.detail .detail-grid > div"), width
+            page.set_viewport_size({"width": 1440, "height": 900})
+
+            links = page.locator("#links tbody tr")
+            expect(links).to_have_count(25)  # 43 groups: paged, not one endless table
+            expect(page.locator("#links-more")).to_contain_text("page 1 of 2")
+            page.locator("#links-more button", has_text="Next").click()
+            expect(links).to_have_count(18)
+            assert page.locator('link[rel="icon"]').count() == 1
             page.evaluate("window.scrollTo(0, 0)")  # the sticky header back at the top
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
             page.set_viewport_size({"width": 390, "height": 844})

@@ -505,19 +505,39 @@ async function loadApiUsage() {
 // ---------------------------------------------------------------- partner links
 
 let linksTimer = null;
+const LINKS_PAGE = 25;
+let linksPage = 0;
+let links = [];
 
 async function loadLinks() {
-  const params = new URLSearchParams({ limit: "101" });
+  const params = new URLSearchParams({ limit: "5000" });
   if ($("links-q").value.trim()) params.set("q", $("links-q").value.trim());
   if ($("links-unlinked").checked) params.set("unlinked", "true");
-  const links = await api(`/api/links?${params}`);
+  links = await api(`/api/links?${params}`);
+  renderLinks();
+}
+
+function linksPager(pages) {
+  if (pages <= 1) return [];
+  const go = (page) => { linksPage = page; renderLinks(); };
+  return [
+    h("button", { class: "small", type: "button", disabled: linksPage === 0, onclick: () => go(linksPage - 1) }, "‹ Previous"),
+    ` page ${linksPage + 1} of ${pages} (${number(links.length)} groups) `,
+    h("button", { class: "small", type: "button", disabled: linksPage >= pages - 1, onclick: () => go(linksPage + 1) }, "Next ›"),
+  ];
+}
+
+function renderLinks() {
   const body = $("links").tBodies[0];
-  $("links-more").textContent = links.length > 100 ? "Showing the first 100; search to narrow down." : "";
+  const pages = Math.max(1, Math.ceil(links.length / LINKS_PAGE));
+  linksPage = Math.min(linksPage, pages - 1);
+  $("links-more").replaceChildren(...linksPager(pages));
   if (links.length === 0) {
     body.replaceChildren(h("tr", {}, h("td", { colspan: 4, class: "empty" }, "No groups match (run sync_groups first?).")));
     return;
   }
-  body.replaceChildren(...links.slice(0, 100).map((link) => h("tr", { "data-group": link.group_id },
+  const shown = links.slice(linksPage * LINKS_PAGE, (linksPage + 1) * LINKS_PAGE);
+  body.replaceChildren(...shown.map((link) => h("tr", { "data-group": link.group_id },
     h("td", {}, link.group_name, h("div", { class: "muted small" }, link.group_id)),
     h("td", {}, state.linking === link.group_id ? partnerPicker(link) :
       link.partner_name || (link.partner_id ? `partner ${link.partner_id}` : h("span", { class: "muted" }, "—"))),
@@ -600,8 +620,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("refresh").addEventListener("click", () => guard(refreshAll()));
   $("history-task").addEventListener("change", () => guard(loadHistory()));
   $("history-status").addEventListener("change", () => guard(loadHistory()));
-  $("links-unlinked").addEventListener("change", () => guard(loadLinks()));
-  $("links-q").addEventListener("input", () => { clearTimeout(linksTimer); linksTimer = setTimeout(() => guard(loadLinks()), 250); });
+  $("links-unlinked").addEventListener("change", () => { linksPage = 0; guard(loadLinks()); });
+  $("links-q").addEventListener("input", () => { clearTimeout(linksTimer); linksTimer = setTimeout(() => { linksPage = 0; guard(loadLinks()); }, 250); });
   $("suggestions-status").addEventListener("change", () => guard(loadSuggestions()));
   loadHealth();
   if (sessionStorage.getItem(TOKEN_KEY)) start();
