@@ -88,7 +88,7 @@ async def pull(
     window = context.watermarks.incremental_window(stream.name) if context.full else None
     if window is not None:
         window -= stream.read_margin
-    stamps: dict[Key, datetime | None] = {}
+    late = LateRows()
     key_names = [column.name for column in key_columns(stream.table, stream.key)]
     seen: set[Key] = set()
     first_seen: dict[Key, int] = {}
@@ -109,7 +109,8 @@ async def pull(
             for record in page.records:
                 row = stream.to_row(record)
                 key = tuple(row[name] for name in key_names)
-                max_seen = latest(max_seen, stream.updated_at(record))
+                stamp = stream.updated_at(record)
+                max_seen = latest(max_seen, stamp)
                 fingerprint = hash(tuple(row.values()))
                 if key in first_seen:  # a page that shifted repeats a row; a different one is bad
                     if first_seen[key] != fingerprint:
@@ -117,8 +118,8 @@ async def pull(
                     continue
                 first_seen[key] = fingerprint
                 seen.add(key)
-                if window is not None:
-                    stamps[key] = stream.updated_at(record)
+                if window is not None and stamp is not None and stamp < window:
+                    late.dated_before.add(key)
                 problem = unstorable(stream.table, row)
                 if problem:
                     report.fail(str(key[0]), problem)
@@ -126,20 +127,18 @@ async def pull(
                     rows.append(row)
             if writing is not None:
                 await writing
-            writing = context.in_thread(_write, context, stream, rows)
+            writing = context.in_thread(_write, context, stream, rows, late)
     finally:
         if writing is not None:
             await writing
 
-    if window is not None:
-        late = _changed_before(report.changed, stamps, window)
-        if late:
-            since_text = f"{window:%Y-%m-%d %H:%M:%S}"
-            report.notes.append(
-                f"{late} changed row(s) dated before the incremental window ({since_text} UTC) "
-                "that no incremental run could see: the vendor made them visible late; if this "
-                "recurs, raise PARTNERSYNC_WATERMARK_OVERLAP_SECONDS"
-            )
+    if window is not None and late.written:
+        since_text = f"{window:%Y-%m-%d %H:%M:%S}"
+        report.notes.append(
+            f"{late.written} changed row(s) dated before the incremental window ({since_text} UTC) "
+            "that no incremental run could see: the vendor made them visible late; if this "
+            "recurs, raise PARTNERSYNC_WATERMARK_OVERLAP_SECONDS"
+        )
     confirmed = complete()
     if context.full:
         if unidentified:
@@ -177,19 +176,25 @@ async def sweep(context: SyncContext, stream: Stream[Any], seen: set[Key]) -> No
         )
 
 
-def _write(context: SyncContext, stream: Stream[Any], rows: list[dict[str, Any]]) -> None:
+@dataclass
+class LateRows:
+    """A full run's rows dated before the incremental window, and how many of them it had to
+    create or update: those no incremental read could have seen (the vendor showed them late)."""
+
+    dated_before: set[Key] = field(default_factory=set)
+    written: int = 0
+
+
+def _write(
+    context: SyncContext, stream: Stream[Any], rows: list[dict[str, Any]], late: LateRows
+) -> None:
     report = context.report.stream(stream.name)
     if rows:
         with context.write() as connection:
-            report.wrote(upsert(connection, stream.table, rows, key=stream.key))
+            counts = upsert(connection, stream.table, rows, key=stream.key)
+        report.wrote(counts)
+        late.written += sum(1 for key in counts.changed if key in late.dated_before)
     context.progress(stream.name, report.processed, None)
-
-
-def _changed_before(
-    changed: list[Key], stamps: dict[Key, datetime | None], window: datetime
-) -> int:
-    """How many created or updated rows carry an `updated_at` before `window`."""
-    return sum(1 for key in changed if (stamp := stamps.get(key)) is not None and stamp < window)
 
 
 def _raw_key(stream: Stream[Any], raw_id: str | None) -> Any:

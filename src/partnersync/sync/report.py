@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from partnersync.db.bulk import Key, WriteCounts
+from partnersync.db.bulk import WriteCounts
 from partnersync.types import Skipped
 
 MAX_EXAMPLES = 20
@@ -37,15 +37,12 @@ class StreamReport:
     reasons: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    changed: list[Key] = field(default_factory=list)
-    """Keys this run created or updated (not stored in `sync_logs`)."""
 
     def wrote(self, counts: WriteCounts) -> None:
         self.processed += counts.processed
         self.created += counts.created
         self.updated += counts.updated
         self.unchanged += counts.unchanged
-        self.changed += counts.changed
         for key, reason in counts.rejected:
             self.fail("/".join(str(part) for part in key), reason)
 
