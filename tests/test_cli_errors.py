@@ -209,3 +209,12 @@ def test_terminal_escapes_in_vendor_text_are_shown_escaped() -> None:
     from partnersync.sync.report import printable
 
     assert printable("Acme\x1b]0;PWNED\x07\x1b[31m") == "Acme\\x1b]0;PWNED\\x07\\x1b[31m"
+
+
+def test_verbose_names_the_database_with_its_password_masked(tmp_path: Path) -> None:
+    url = f"mysql+pymysql://someone:{PASSWORD}@127.0.0.1:3306/partnersync_nowhere"
+    result = run(url, "--verbose", "tasks")
+    assert (
+        "database mysql+pymysql://someone:***@127.0.0.1:3306/partnersync_nowhere" in result.stderr
+    )
+    assert PASSWORD not in result.stdout + result.stderr

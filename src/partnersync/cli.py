@@ -22,15 +22,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection, Engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from partnersync import logs
 from partnersync.config import ConfigError, Settings, load_settings, unknown_variables
-from partnersync.db.engine import describe_database_error, make_engine
+from partnersync.db.access import DatabaseUnusable, current_schema_problem, open_database
+from partnersync.db.engine import describe_database_error
 from partnersync.db.migrate import migrate as run_migrations
-from partnersync.db.migrate import schema_problem
 from partnersync.db.types import utcnow
+from partnersync.doctor import diagnose
+from partnersync.doctor.report import MARKS, Checklist
 from partnersync.sync import group_links
 from partnersync.sync.report import printable
 from partnersync.sync.state import list_watermarks, reset_watermark
@@ -99,12 +100,26 @@ def main(
     _version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="print the version"
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="say which database and vendors a command uses"
+    ),
 ) -> None:
     """Keeps a MariaDB database in sync with Northpass LMS and Impartner PRM."""
     try:
         logs.configure(log_level, json=log_json)
     except ValueError as exc:
         fail(f"invalid configuration: PARTNERSYNC_LOG_LEVEL: {exc}")
+    OPTIONS.verbose = verbose
+
+
+@dataclasses.dataclass
+class GlobalOptions:
+    """The options given before the command, for the helpers every command calls."""
+
+    verbose: bool = False  # name what the command uses (database, vendors) on stderr
+
+
+OPTIONS = GlobalOptions()
 
 
 def settings_or_exit() -> Settings:
@@ -115,42 +130,24 @@ def settings_or_exit() -> Settings:
     logs.redact(settings.secrets())
     for warning in unknown_variables(os.environ):
         err.print(Text(warning, style="yellow"), soft_wrap=True)
+    if OPTIONS.verbose:
+        err.print(
+            f"database {settings.database_url_masked}; Northpass {settings.northpass_base_url}; "
+            f"Impartner {settings.impartner_base_url} (tenant {settings.impartner_tenant_id})",
+            soft_wrap=True,
+        )
     return settings
 
 
 def database_or_exit(settings: Settings, *, schema: bool = True) -> Engine:
-    """The database, reachable and (with `schema`) at this version's schema; else one line, exit 2.
-
-    A SQLite file that does not exist is not created by a command that needs a schema: a typo
-    in the URL must not leave an empty database behind.
-    """
-    where = settings.database_url_masked
-    url = make_url(settings.database_url.get_secret_value())
-    file = url.database if url.get_backend_name() == "sqlite" else None
-    if schema and file not in (None, "", ":memory:") and not Path(str(file)).exists():
-        fail(
-            f"the database file {file} does not exist: run `partnersync migrate` "
-            "(or check PARTNERSYNC_DATABASE_URL)"
-        )
+    """The database, reachable and (with `schema`) current; else one line and exit 2."""
     try:
-        engine = make_engine(settings.database_url)
-        if schema:
-            problem = schema_problem(engine)
-        else:
-            with engine.connect():
-                problem = None
-    except ModuleNotFoundError as exc:
-        fail(
-            f"the database driver {exc.name!r} is not installed: use a mysql+pymysql:// URL "
-            "in PARTNERSYNC_DATABASE_URL"
-        )
-    except SQLAlchemyError as exc:
-        fail(
-            f"cannot use the database at {where}: {describe_database_error(exc)}; "
-            "check PARTNERSYNC_DATABASE_URL"
-        )
+        engine = open_database(settings.database_url, create=not schema)
+    except DatabaseUnusable as exc:
+        fail(str(exc))
+    problem = current_schema_problem(engine) if schema else None
     if problem:
-        fail(f"the database at {where} {problem}")
+        fail(problem)
     return engine
 
 
@@ -167,6 +164,33 @@ def migrate() -> None:
     engine = database_or_exit(settings, schema=False)
     added = run_migrations(engine, TASKS)
     console.print(f"schema is current; {added} task(s) added to the registry")
+
+
+@app.command()
+def doctor(as_json: bool = JSON_OUTPUT) -> None:
+    """Check settings, database and the vendor behaviour the sync relies on (read-only, about
+    20 vendor requests); exit 1 if a check fails."""
+    checklist = diagnose(os.environ)
+    if as_json:
+        emit_json(checklist.as_json())
+    else:
+        print_checklist(checklist)
+    raise typer.Exit(0 if checklist.ok else EXIT_FAILED)
+
+
+def print_checklist(checklist: Checklist) -> None:
+    styles = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+    width = max(len(check.name) for check in checklist.checks)
+    for check in checklist.checks:
+        line = Text(f"{MARKS[check.status]} ", style=styles[check.status])
+        line.append(f"{check.name:<{width}}  {printable(check.detail)}")
+        if check.fix:
+            line.append(f"\n  {' ' * width}  → {printable(check.fix)}", style="bold")
+        console.print(line, soft_wrap=not console.is_terminal)
+    spent = ", ".join(f"{vendor} {n}" for vendor, n in checklist.requests.items())
+    failed = sum(check.status == "fail" for check in checklist.checks)
+    verdict = f"{failed} check(s) failed" if failed else "every check passed"
+    console.print(f"{verdict}; vendor requests: {spent or 'none'}")
 
 
 @app.command()

@@ -102,7 +102,7 @@ def _envelope(request: ApiRequest, body: Any) -> Any:
     return body.get("data")
 
 
-def _list_data(request: ApiRequest, body: Any) -> tuple[int, list[Any]]:
+def list_data(request: ApiRequest, body: Any) -> tuple[int, list[Any]]:
     data = _envelope(request, body)
     if (
         not isinstance(data, dict)
@@ -183,7 +183,7 @@ class ImpartnerClient(ApiClient):
         super().__init__(
             settings,
             ApiKeyAuth("Authorization", settings.api_key, settings.base_url, prefix="prm-key "),
-            {"X-PRM-TenantId": settings.tenant_id},
+            {"X-PRM-TenantId": settings.tenant_id} if settings.tenant_id is not None else {},
             error_detail,
             limiter=limiter,
             stats=stats,
@@ -222,7 +222,7 @@ class ImpartnerClient(ApiClient):
             f"{BASE_PATH}/{object_name}",
             (*params, ("skip", "0"), ("take", str(self.settings.page_size))),
         )
-        count, results = await self._session.json(request, check=_list_data)
+        count, results = await self._session.json(request, check=list_data)
         return count, results
 
     def accounts(

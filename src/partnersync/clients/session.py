@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -159,6 +159,11 @@ class ApiClient:
     @property
     def stats(self) -> RequestStats:
         return self._session.stats
+
+    async def get(self, path: str, params: Sequence[tuple[str, str]] = ()) -> Any:
+        """One GET's decoded body, under the same budget and retries as every request; a
+        refusal raises ApiError with its status. For probes of the vendor's behaviour."""
+        return await self._session.json(ApiRequest("GET", path, tuple(params)))
 
     async def __aenter__(self) -> Self:
         return self

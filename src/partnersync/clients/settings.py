@@ -49,6 +49,6 @@ class NorthpassSettings(ApiSettings):
 
 @dataclass(frozen=True)
 class ImpartnerSettings(ApiSettings):
-    """Impartner publishes no rate limit; requests carry the tenant id."""
+    """Impartner publishes no rate limit; requests carry the tenant id (None: no header)."""
 
-    tenant_id: str = "1"
+    tenant_id: str | None = "1"

@@ -40,6 +40,11 @@ Northpass
     northpass_duplicate_group     "existing" (vendor: creating a duplicate name returns the
                                   existing group) or "conflict" (409).
     northpass_remove_nonmember_status  204 (idempotent) or 404 when removing a non-member.
+    northpass_ignored_filters     attributes whose `filter[...]` parameters are silently dropped,
+                                  e.g. ["updated_at"]: an API that does not honour the
+                                  change filter the incremental syncs rely on.
+    northpass_people_omit         person attributes left out of every record, e.g.
+                                  ["last_active_at"] (no published schema lists it).
 
 Impartner
     impartner_timezone            tenant zone used to render `created`/`updated` (DST-aware).
@@ -147,6 +152,8 @@ class Knobs:
     northpass_unknown_filter: Literal["ignore", "error"] = "ignore"
     northpass_duplicate_group: Literal["existing", "conflict"] = "existing"
     northpass_remove_nonmember_status: int = 204
+    northpass_ignored_filters: tuple[str, ...] = ()
+    northpass_people_omit: tuple[str, ...] = ()
 
     impartner_timezone: str = "America/Denver"
     impartner_zoneless_literals: Literal["tenant", "utc"] = "tenant"
@@ -175,6 +182,9 @@ class Knobs:
             changes["late_changes"] = tuple(
                 c if isinstance(c, LateChange) else LateChange(**c) for c in changes["late_changes"]
             )
+        for name in ("northpass_ignored_filters", "northpass_people_omit"):
+            if name in changes:
+                changes[name] = tuple(changes[name])
         return dataclasses.replace(self, **changes)
 
     def as_json(self) -> dict[str, Any]:

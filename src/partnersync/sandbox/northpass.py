@@ -348,6 +348,8 @@ def filters(request: Request, fields: Fields, state: SandboxState) -> list[Calla
         if not match:
             continue
         attribute, name = match.groups()
+        if attribute in state.knobs.northpass_ignored_filters:
+            continue
         if attribute not in fields or (
             name is not None and name not in (*COMPARISONS, "cont", "not_cont", "in")
         ):
@@ -462,6 +464,7 @@ def listing(
                 (k, v) for k, v in request.query_params.multi_items() if k not in ("page", "limit")
             )
         ),
+        knobs.northpass_ignored_filters,  # the same query filters differently then
     )
     base = root(request)
     for pending in state.hooks.visible_now(name):
@@ -503,9 +506,25 @@ async def body_data(request: Request) -> Any:
 # --- handlers -----------------------------------------------------------------------------
 
 
+def person_renderer(state: SandboxState) -> Callable[[Dataset, str, Person], dict[str, Any]]:
+    """`render_person`, less the attributes the `northpass_people_omit` knob leaves out."""
+    omit = state.knobs.northpass_people_omit
+    if not omit:
+        return render_person
+
+    def render(ds: Dataset, base: str, person: Person) -> dict[str, Any]:
+        record = render_person(ds, base, person)
+        record["attributes"] = {k: v for k, v in record["attributes"].items() if k not in omit}
+        return record
+
+    return render
+
+
 async def list_people(request: Request, state: SandboxState) -> Response:
     ds = state.dataset
-    return listing(request, state, "people", ds.people.values, PERSON_FIELDS, render_person)
+    return listing(
+        request, state, "people", ds.people.values, PERSON_FIELDS, person_renderer(state)
+    )
 
 
 def one(
@@ -521,7 +540,7 @@ def one(
 
 
 async def get_person(request: Request, state: SandboxState) -> Response:
-    return one(request, state, state.dataset.people, "Person", render_person)
+    return one(request, state, state.dataset.people, "Person", person_renderer(state))
 
 
 async def create_person(request: Request, state: SandboxState) -> Response:
