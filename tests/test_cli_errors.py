@@ -218,3 +218,38 @@ def test_verbose_names_the_database_with_its_password_masked(tmp_path: Path) -> 
         "database mysql+pymysql://someone:***@127.0.0.1:3306/partnersync_nowhere" in result.stderr
     )
     assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_ctrl_c_says_what_happened_and_the_run_is_recorded_interrupted(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from partnersync.sandbox.server import environment_lines, running_sandbox
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    assert run(url, "migrate").returncode == 0
+    with running_sandbox("tiny", latency_ms=200) as sandbox:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERSYNC_")}
+        env.update(line.split("=", 1) for line in environment_lines(sandbox))  # type: ignore[misc]
+        env.update(PARTNERSYNC_DATABASE_URL=url, NORTHPASS_PAGE_SIZE="5")
+        process = subprocess.Popen(
+            [str(SCRIPT), "sync", "sync_users", "--full"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while sandbox.stats().get("total", 0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        status, error = connection.execute(
+            text("SELECT status, error_message FROM sync_logs")
+        ).one()
+    engine.dispose()
+    assert status == "failed" and "interrupt" in error.lower()
