@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     Double,
     ForeignKey,
     Index,
@@ -288,6 +289,23 @@ partner_push_state = Table(
     Column("pushed_at", UtcDateTime()),
     Column("last_attempt_at", UtcDateTime()),
     Column("last_error", Text),
+    Column("crm_values", JSON),  # what Impartner held for the pushed fields, as last read
+    Column("crm_read_at", UtcDateTime()),
+    **MARIADB,
+)
+
+partner_snapshots = Table(
+    "partner_snapshots",
+    metadata,
+    Column("partner_id", Integer, ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),  # UTC day; the day's last computation wins
+    Column("certification_count", Integer, nullable=False),
+    Column("total_npcu", Integer, nullable=False),
+    Column("certified_users", Integer, nullable=False),
+    Column("partner_users", Integer, nullable=False),
+    Column("expiring_90d", Integer, nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Index(None, "day"),
     **MARIADB,
 )
 
