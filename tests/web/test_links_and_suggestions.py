@@ -99,10 +99,11 @@ def test_bad_links_are_refused(engine: Engine, client: TestClient) -> None:
 
 def test_partner_search(engine: Engine, client: TestClient) -> None:
     seed_groups(engine)
-    assert [p["account_name"] for p in client.get("/api/partners").json()] == ["Acme Inc", "Globex"]
-    assert [p["id"] for p in client.get("/api/partners?q=glo").json()] == [2]
-    assert [p["id"] for p in client.get("/api/partners?q=501").json()] == [1]
-    assert client.get("/api/partners?q=100%25").json() == []
+    names = [p["name"] for p in client.get("/api/partners").json()["items"]]
+    assert names == ["Acme Inc", "Globex"]
+    assert [p["id"] for p in client.get("/api/partners?q=glo").json()["items"]] == [2]
+    assert [p["id"] for p in client.get("/api/partners?q=501").json()["items"]] == [1]
+    assert client.get("/api/partners?q=100%25").json() == {"items": [], "total": 0}
 
 
 def seed_suggestions(engine: Engine) -> list[int]:

@@ -20,6 +20,7 @@ from partnersync.clients.errors import ApiError
 from partnersync.clients.ratelimit import TokenBucket
 from partnersync.clients.records import (
     ImpartnerAccount,
+    ImpartnerFieldValues,
     ImpartnerRegion,
     ImpartnerUser,
     parse_page,
@@ -244,6 +245,10 @@ class ImpartnerClient(ApiClient):
         with only `Id` and `CrmId`: Salesforce ids come in a 15- and an 18-character form."""
         clause = " or ".join(f"CrmId like '{_quoted(prefix)}%'" for prefix in prefixes)
         return self.records("Account", ImpartnerAccount, ("Id", "CrmId"), filter=clause)
+
+    def account_values(self, fields: Sequence[str]) -> Listing[ImpartnerFieldValues]:
+        """Every account's `Id` and `fields`: what Impartner holds now for the pushed fields."""
+        return self.records("Account", ImpartnerFieldValues, ("Id", *fields))
 
     def regions(self) -> Listing[ImpartnerRegion]:
         return self.records("Region", ImpartnerRegion, REGION_FIELDS)

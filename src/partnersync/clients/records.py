@@ -198,6 +198,20 @@ class ImpartnerAccount(_Record):
     updated: UtcDatetime = None
 
 
+class ImpartnerFieldValues(_Record):
+    """An Account's `Id` and whichever fields were asked for, found by name whatever their
+    casing (the API camelCases keys): for reading back what a push wrote."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    id: int
+
+    def value(self, name: str) -> Any:
+        wanted = name.casefold()
+        return next(
+            (v for k, v in (self.model_extra or {}).items() if k.casefold() == wanted), None
+        )
+
+
 class ImpartnerUser(_Record):
     id: int
     email: Email = None

@@ -13,7 +13,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, bindparam, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    not_,
+    null,
+    select,
+    true,
+    update,
+)
 
 from partnersync.db.schema import (
     certification_category_rules,
@@ -33,10 +46,36 @@ class Totals:
     categories: dict[str, int] = field(default_factory=dict)
 
 
-def certified_pairs(now: datetime) -> Select[tuple[int, str, str, int, str | None]]:
-    """Distinct (partner, user, course) that count as a certification at `now`."""
+def disqualifications(now: datetime) -> list[tuple[str, ColumnElement[bool]]]:
+    """Why an enrollment does not count as a certification at `now`, each reason with its
+    condition: the rule, spelt out once, for the counts and for the partner view's reasons."""
+    enrollment = lms_enrollments.c
+    return [
+        ("not completed", enrollment.status != "completed"),
+        ("enrollment removed in Northpass", enrollment.deleted_at.is_not(None)),
+        ("expired", and_(enrollment.expires_at.is_not(None), enrollment.expires_at <= now)),
+        ("course worth no NPCU", lms_courses.c.npcu_value <= 0),
+    ]
+
+
+def counts(now: datetime) -> ColumnElement[bool]:
+    """The enrollment (joined with its course) counts as a certification at `now`."""
+    return and_(*(not_(condition) for _, condition in disqualifications(now)))
+
+
+def not_counted_reason(now: datetime) -> ColumnElement[str | None]:
+    """The first reason the enrollment does not count, or NULL when it counts."""
+    return case(*((condition, reason) for reason, condition in disqualifications(now)))
+
+
+def counted_certifications(
+    now: datetime,
+) -> Select[tuple[int, str, str, int, str | None, datetime | None]]:
+    """One row per counted (partner, user, course): its NPCU value, category, and when it
+    expires (NULL when one of its completions never does; else the latest expiry)."""
     pairs = partner_user_pairs().subquery("pairs")
     enrollment = lms_enrollments.c
+    never = func.max(case((enrollment.expires_at.is_(None), 1), else_=0))
     return (
         select(
             pairs.c.partner_id,
@@ -44,22 +83,24 @@ def certified_pairs(now: datetime) -> Select[tuple[int, str, str, int, str | Non
             lms_courses.c.id.label("course_id"),
             lms_courses.c.npcu_value,
             lms_courses.c.certification_category,
+            case((never == 1, null()), else_=func.max(enrollment.expires_at)).label("expires_at"),
         )
-        .distinct()
         .join(lms_enrollments, enrollment.user_id == pairs.c.user_id)
         .join(lms_courses, lms_courses.c.id == enrollment.course_id)
-        .where(
-            enrollment.status == "completed",
-            enrollment.deleted_at.is_(None),
-            or_(enrollment.expires_at.is_(None), enrollment.expires_at > now),
-            lms_courses.c.npcu_value > 0,
+        .where(counts(now))
+        .group_by(
+            pairs.c.partner_id,
+            pairs.c.user_id,
+            lms_courses.c.id,
+            lms_courses.c.npcu_value,
+            lms_courses.c.certification_category,
         )
     )
 
 
 def certification_totals(connection: Connection, now: datetime) -> dict[int, Totals]:
     """Totals for every active partner (zeros included), keyed by `partners.id`."""
-    certified = certified_pairs(now).subquery("certified")
+    certified = counted_certifications(now).subquery("certified")
     rows = connection.execute(
         select(
             certified.c.partner_id,

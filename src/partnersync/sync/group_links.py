@@ -7,9 +7,8 @@ back to automatic matching: the next `sync_groups` may link it again by name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, or_, select, update
+from sqlalchemy import Connection, select, update
 
 from partnersync.db.schema import lms_groups, partners
 
@@ -111,28 +110,3 @@ def is_live_group(connection: Connection, group_id: str) -> bool:
         )
     )
     return found is not None
-
-
-def find_partners(connection: Connection, q: str, limit: int) -> list[Row[Any]]:
-    """Live partners whose name contains `q` (case-insensitively) or whose Impartner id is `q`."""
-    query = (
-        select(
-            partners.c.id,
-            partners.c.impartner_id,
-            partners.c.account_name,
-            partners.c.partner_tier,
-            partners.c.is_active,
-        )
-        .where(partners.c.deleted_at.is_(None))
-        .order_by(partners.c.account_name, partners.c.id)
-        .limit(limit)
-    )
-    if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions: list[ColumnElement[bool]] = [
-            partners.c.account_name.ilike(pattern, escape="\\")
-        ]
-        if q.isdigit():
-            conditions.append(partners.c.impartner_id == int(q))
-        query = query.where(or_(*conditions))
-    return list(connection.execute(query))

@@ -6,17 +6,22 @@ active partner, or whom a live, active contact of an active partner is linked to
 
 from __future__ import annotations
 
-from sqlalchemy import Select, and_, select, true, union
+from sqlalchemy import Select, and_, literal, select, true, union
 
 from partnersync.db.schema import contacts, lms_group_members, lms_groups, lms_users, partners
 
 _active_partner = and_(partners.c.is_active == true(), partners.c.deleted_at.is_(None))
 
 
-def partner_user_pairs() -> Select[tuple[int, str]]:
-    """Distinct (partner_id, user_id) pairs, from group membership and from contacts."""
+def partner_user_sources() -> Select[tuple[int, str, str]]:
+    """(partner_id, user_id, how): `how` is "group" for a confirmed member of a linked group,
+    "contact" for a user an active contact is linked to; a user may appear with both."""
     by_group = (
-        select(lms_groups.c.partner_id.label("partner_id"), lms_group_members.c.user_id)
+        select(
+            lms_groups.c.partner_id.label("partner_id"),
+            lms_group_members.c.user_id.label("user_id"),
+            literal("group").label("how"),
+        )
         .join(lms_groups, lms_groups.c.id == lms_group_members.c.group_id)
         .join(partners, partners.c.id == lms_groups.c.partner_id)
         .join(lms_users, lms_users.c.id == lms_group_members.c.user_id)
@@ -29,7 +34,11 @@ def partner_user_pairs() -> Select[tuple[int, str]]:
         )
     )
     by_contact = (
-        select(contacts.c.partner_id.label("partner_id"), contacts.c.lms_user_id.label("user_id"))
+        select(
+            contacts.c.partner_id.label("partner_id"),
+            contacts.c.lms_user_id.label("user_id"),
+            literal("contact").label("how"),
+        )
         .join(partners, partners.c.id == contacts.c.partner_id)
         .join(lms_users, lms_users.c.id == contacts.c.lms_user_id)
         .where(
@@ -39,8 +48,14 @@ def partner_user_pairs() -> Select[tuple[int, str]]:
             _active_partner,
         )
     )
-    pairs = union(by_group, by_contact).subquery("partner_user_pairs")
-    return select(pairs.c.partner_id, pairs.c.user_id)
+    sources = union(by_group, by_contact).subquery("partner_user_sources")
+    return select(sources.c.partner_id, sources.c.user_id, sources.c.how)
+
+
+def partner_user_pairs() -> Select[tuple[int, str]]:
+    """Distinct (partner_id, user_id) pairs, from group membership and from contacts."""
+    sources = partner_user_sources().subquery()
+    return select(sources.c.partner_id, sources.c.user_id).distinct()
 
 
 def partner_user_ids() -> Select[tuple[str]]:

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from partnersync.clients import PATCH_BATCH, ItemOutcome
+from partnersync.clients.errors import ApiError
 from partnersync.config import Settings
 from partnersync.db.bulk import chunked, upsert
 from partnersync.db.schema import lms_users, partner_push_state, partners, sync_logs
@@ -41,7 +42,9 @@ from partnersync.sync.certifications import (
     certification_totals,
 )
 from partnersync.sync.context import SyncContext
+from partnersync.sync.partner_history import record_snapshots
 from partnersync.sync.partner_users import partner_user_ids
+from partnersync.sync.partner_view import summaries
 from partnersync.sync.report import StreamReport
 
 STREAM = "impartner.account_push"
@@ -126,9 +129,50 @@ def targets_for(
     ]
 
 
-def needs_push(target: Target, state: Any | None) -> bool:
-    """Never pushed, last attempt failed, or values differ from the last successful push."""
-    return state is None or state.last_error is not None or state.pushed_values != target.values
+def needs_push(target: Target, state: Any | None, held: Mapping[str, Any] | None) -> bool:
+    """Never pushed, last attempt failed, values differ from the last successful push, or
+    Impartner holds other values now (someone changed them there)."""
+    return (
+        state is None
+        or state.last_error is not None
+        or state.pushed_values != target.values
+        or (held is not None and held != target.values)
+    )
+
+
+async def crm_values(context: SyncContext, targets: Sequence[Target]) -> dict[int, dict[str, Any]]:
+    """Account id → what Impartner holds now for the pushed fields (one paged read)."""
+    names = sorted({name for target in targets for name in target.values})
+    held: dict[int, dict[str, Any]] = {}
+    if not names:
+        return held
+    async for page in context.impartner.account_values(names):
+        context.checkpoint()
+        for account in page.records:
+            held[account.id] = {name: as_number(account.value(name)) for name in names}
+    return held
+
+
+def as_number(value: Any) -> Any:
+    """CRM number fields may come back as doubles (`3.0`); compare them as the ints sent."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def record_crm_values(
+    connection: Connection,
+    targets: Sequence[Target],
+    held: Mapping[int, Mapping[str, Any]],
+    now: datetime,
+) -> None:
+    rows = [
+        {"partner_id": t.partner_id, "crm_values": dict(held[t.account_id]), "crm_read_at": now}
+        for t in targets
+        if t.account_id in held
+    ]
+    if rows:
+        upsert(connection, partner_push_state, rows)
 
 
 class PartialData(RuntimeError):
@@ -174,12 +218,26 @@ async def sync_to_impartner(context: SyncContext) -> None:
         categories = sorted({rule.category for rule in rules} | set(settings.push_category_fields))
         recounted = store_totals(connection, totals, categories, context.started_at)
         targets = targets_for(connection, totals, settings)
+        active = [s for s in summaries(connection, settings, context.started_at) if s.id in totals]
+        record_snapshots(connection, active, context.started_at)
+    try:
+        held = await crm_values(context, targets)
+    except ApiError as exc:  # a field the tenant lacks, say: the push itself will tell
+        held = {}
+        report.notes.append(f"could not read back what Impartner holds ({exc}); drift unknown")
+    with context.write() as connection:
+        record_crm_values(connection, targets, held, context.started_at)
         states = {row.partner_id: row for row in connection.execute(select(partner_push_state))}
+    drifted = sum(1 for t in targets if t.account_id in held and held[t.account_id] != t.values)
     report.notes.append(
         f"{len(targets)} active partner(s); counts changed for {recounted}; "
-        f"{recategorised} course(s) recategorised"
+        f"{recategorised} course(s) recategorised; Impartner differs for {drifted}"
     )
-    due = [t for t in targets if context.full or needs_push(t, states.get(t.partner_id))]
+    due = [
+        t
+        for t in targets
+        if context.full or needs_push(t, states.get(t.partner_id), held.get(t.account_id))
+    ]
     report.processed += len(targets)
     report.unchanged += len(targets) - len(due)
     if context.dry_run:
@@ -245,6 +303,8 @@ class Push:
                             "pushed_at": now,
                             "last_attempt_at": now,
                             "last_error": None,
+                            "crm_values": t.values,  # what Impartner holds now
+                            "crm_read_at": now,
                         }
                         for t in ok
                     ],

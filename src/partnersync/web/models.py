@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -201,12 +201,78 @@ class LinkRequest(BaseModel):
         return self
 
 
-class Partner(BaseModel):
+class PartnerItem(BaseModel):
+    """A partner's line in the partner view (`sync/partner_view.py` says what each means)."""
+
     id: int
     impartner_id: int
-    account_name: str | None
-    partner_tier: str | None
+    name: str | None
+    tier: str | None
     is_active: bool
+    certification_count: int
+    total_npcu: int
+    partner_users: int
+    certified_users: int
+    expiring_90d: int
+    group_ids: list[str]
+    last_pushed_at: datetime | None
+    pushed_certification_count: int | None
+    pushed_total_npcu: int | None
+    crm_certification_count: int | None
+    crm_total_npcu: int | None
+    crm_read_at: datetime | None
+    drift: bool
+
+
+class PartnerPage(BaseModel):
+    items: list[PartnerItem]
+    total: int
+
+
+class CertificationItem(BaseModel):
+    course_id: str
+    course_name: str | None
+    npcu_value: int
+    completed_at: datetime | None
+    expires_at: datetime | None
+    counted: bool
+    not_counted_reason: str | None
+    course_retired: bool
+
+
+class PartnerUserItem(BaseModel):
+    lms_user_id: str
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    membership: Literal["group", "contact", "both"]
+    certifications: list[CertificationItem]
+
+
+class PartnerDetail(PartnerItem):
+    users: list[PartnerUserItem]
+
+
+class SnapshotItem(BaseModel):
+    day: date
+    certification_count: int
+    total_npcu: int
+    certified_users: int
+    partner_users: int
+    expiring_90d: int
+
+
+class ExpiringItem(BaseModel):
+    partner_id: int
+    partner_name: str | None
+    lms_user_id: str
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    course_id: str
+    course_name: str | None
+    npcu_value: int
+    expires_at: datetime
 
 
 class Suggestion(BaseModel):

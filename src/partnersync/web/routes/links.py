@@ -1,4 +1,4 @@
-"""Group ↔ partner links: list them, set a manual link, clear a link; find partners."""
+"""Group ↔ partner links: list them, set a manual link, clear a link."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy import Connection
 
 from partnersync.sync import group_links
-from partnersync.web.models import GroupLink, LinkRequest, Partner
+from partnersync.web.models import GroupLink, LinkRequest
 from partnersync.web.routes import COMMON, known_query_only, problems
 from partnersync.web.services import Services
 
@@ -77,15 +77,5 @@ def router(services: Services, guard: Any) -> APIRouter:
             _live_group_or_404(connection, group_id)
             group_links.clear_manual_link(connection, group_id)
             return _link(connection, group_id)
-
-    @api.get("/api/partners", summary="Live partners whose name contains `q` (for linking)")
-    def find_partners(
-        q: str = Query("", max_length=200), limit: int = Query(20, ge=1, le=200)
-    ) -> list[Partner]:
-        with services.engine.connect() as connection:
-            return [
-                Partner.model_validate(row, from_attributes=True)
-                for row in group_links.find_partners(connection, q, limit)
-            ]
 
     return api

@@ -556,10 +556,10 @@ function partnerPicker(link) {
   let timer = null;
   input.addEventListener("input", () => {
     clearTimeout(timer);
-    timer = setTimeout(() => guard(api(`/api/partners?q=${encodeURIComponent(input.value)}&limit=12`).then((partners) => {
-      results.replaceChildren(...partners.map((p) => h("button", { type: "button",
+    timer = setTimeout(() => guard(api(`/api/partners?q=${encodeURIComponent(input.value)}&limit=12`).then((page) => {
+      results.replaceChildren(...page.items.map((p) => h("button", { type: "button",
         onclick: () => guard(setLink(link.group_id, p.id)) },
-        `${p.account_name || "(no name)"} · ${p.impartner_id}${p.is_active ? "" : " · inactive"}`)));
+        `${p.name || "(no name)"} · ${p.impartner_id}${p.is_active ? "" : " · inactive"}`)));
     })), 250);
   });
   setTimeout(() => input.focus(), 0);
