@@ -285,6 +285,13 @@ class Settings(BaseSettings):
         ge=1,
         le=36500,
     )
+    keep_snapshots_days: int | None = _env(
+        "PARTNERSYNC_KEEP_SNAPSHOTS_DAYS",
+        None,
+        "cleanup deletes partner snapshots older than this; unset keeps them for good",
+        ge=1,
+        le=36500,
+    )
 
     def secrets(self) -> list[str]:
         """Every secret value set (keys, tokens, the database password and URL), for masking."""

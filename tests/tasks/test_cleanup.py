@@ -82,3 +82,32 @@ def test_retention_is_configurable(engine: Engine) -> None:
         )
     settings = Settings(PARTNERSYNC_KEEP_LOGS_DAYS=2)
     assert run_task(engine, settings, "cleanup", cleanup).report.total("deleted") == 1
+
+
+def test_partner_snapshots_are_kept_unless_a_retention_is_set(engine: Engine) -> None:
+    from partnersync.db.schema import partner_snapshots, partners
+
+    today = utcnow()
+    with engine.begin() as c:
+        partner = c.execute(insert(partners).values(impartner_id=1, account_name="Acme"))
+        pid = partner.inserted_primary_key[0]
+        for age in (0, 10, 400):
+            c.execute(
+                insert(partner_snapshots).values(
+                    partner_id=pid,
+                    day=(today - timedelta(days=age)).date(),
+                    certification_count=age,
+                    total_npcu=0,
+                    certified_users=0,
+                    partner_users=0,
+                    expiring_90d=0,
+                    recorded_at=today,
+                )
+            )
+    run_task(engine, Settings(), "cleanup", cleanup)
+    with engine.connect() as c:
+        assert c.scalar(select(func.count()).select_from(partner_snapshots)) == 3
+    run_task(engine, Settings(PARTNERSYNC_KEEP_SNAPSHOTS_DAYS=30), "cleanup", cleanup)
+    with engine.connect() as c:
+        kept = sorted(c.scalars(select(partner_snapshots.c.certification_count)))
+    assert kept == [0, 10]

@@ -1,9 +1,10 @@
 """`cleanup`: prunes run history and analysis results past their retention.
 
 Only `sync_logs` rows that have finished (a running row is a live run's record) and
-`group_analysis_runs` with their suggestions are deleted. Watermarks live in `sync_state` and
-synced data in its own tables, so neither is touched; pending memberships created from a
-suggestion are memberships, not analysis results, and stay too.
+`group_analysis_runs` with their suggestions are deleted, and partner snapshots only when
+PARTNERSYNC_KEEP_SNAPSHOTS_DAYS is set (the trend is kept for good otherwise). Watermarks live
+in `sync_state` and synced data in its own tables, so neither is touched; pending memberships
+created from a suggestion are memberships, not analysis results, and stay too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, delete, select
 from partnersync.db.bulk import chunked
 from partnersync.db.schema import group_analysis_runs, group_analysis_suggestions, sync_logs
 from partnersync.sync.context import SyncContext
+from partnersync.sync.partner_history import prune_snapshots
 
 STREAM = "history"
 BATCH = 1000
@@ -48,6 +50,10 @@ async def cleanup(context: SyncContext) -> None:
     with context.write() as connection:
         logs = prune_logs(connection, now - timedelta(days=settings.keep_logs_days))
         runs = prune_analysis(connection, now - timedelta(days=settings.keep_analysis_days))
+        keep = settings.keep_snapshots_days
+        snapshots = prune_snapshots(connection, keep, now.date()) if keep else 0
     report = context.report.stream(STREAM)
-    report.deleted += logs + runs
-    report.notes.append(f"deleted {logs} sync_logs row(s) and {runs} analysis run(s)")
+    report.deleted += logs + runs + snapshots
+    report.notes.append(
+        f"deleted {logs} sync_logs row(s), {runs} analysis run(s), {snapshots} partner snapshot(s)"
+    )
