@@ -39,7 +39,14 @@ from partnersync.tasks import analysis
 from partnersync.tasks.dry_run import dry_run as run_dry
 from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.outcome import RunOutcome
-from partnersync.tasks.registry import DRY_RUN_TASKS, SYNC_ALL_ORDER, TASKS, missing_settings
+from partnersync.tasks.partner_refresh import is_active_partner, refresh_partner
+from partnersync.tasks.registry import (
+    DRY_RUN_TASKS,
+    PARTNER_REFRESH,
+    SYNC_ALL_ORDER,
+    TASKS,
+    missing_settings,
+)
 from partnersync.tasks.run_all import SkippedTask, all_succeeded, for_task, run_all
 from partnersync.tasks.runner import AlreadyRunning, UnknownTask, run_task
 from partnersync.tasks.schedule import change_schedule
@@ -319,7 +326,10 @@ def parse_interval(text: str) -> int | None:
 
 @app.command()
 def sync(
-    task: str = typer.Argument(..., help="a task name, or `all` for every sync task in order"),
+    task: str = typer.Argument(
+        ..., help="a task name, `all` for every sync task in order, or `partner` and its id"
+    ),
+    partner_id: int | None = typer.Argument(None, help="with `partner`: the partner's id"),
     full: bool = typer.Option(False, "--full", help="read everything and sweep deletions"),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="print the vendor writes the task would make; change nothing"
@@ -330,11 +340,22 @@ def sync(
         help="this once, delete even more than PARTNERSYNC_SWEEP_MAX_SHARE of a table",
     ),
 ) -> None:
-    """Run a task now, through the same runner, lease and history as the schedule."""
+    """Run a task now, through the same runner, lease and history as the schedule;
+    `sync partner ID` refreshes one partner (its members, transcripts and pushed counts)."""
+    functions = dict(TASK_FUNCTIONS)
+    if task == "partner":
+        if partner_id is None:
+            fail("`sync partner` needs the partner's id (partners.id, see GET /api/partners)")
+        if dry_run or full:
+            fail("`sync partner ID` takes neither --dry-run nor --full")
+        task = PARTNER_REFRESH.name
+        functions[task] = refresh_partner(partner_id)
+    elif partner_id is not None:
+        fail(f"unexpected extra argument {partner_id}: only `sync partner ID` takes an id")
     names = [name for name in SYNC_ALL_ORDER if name in TASK_FUNCTIONS] if task == "all" else [task]
-    unknown = [name for name in names if name not in TASK_FUNCTIONS]
+    unknown = [name for name in names if name not in functions]
     if unknown:
-        fail(f"unknown task {unknown[0]!r}; known: {', '.join(TASK_FUNCTIONS)}")
+        fail(f"unknown task {unknown[0]!r}; known: {', '.join(TASK_FUNCTIONS)}, partner ID")
     if dry_run and task not in DRY_RUN_TASKS:
         fail(
             f"--dry-run is not supported by {task!r}; "
@@ -358,6 +379,10 @@ def sync(
     if dry_run:
         print_dry_run(engine, settings, task, "full" if full else "incremental")
         return
+    if partner_id is not None:
+        with engine.connect() as connection:
+            if not is_active_partner(connection, partner_id):
+                fail(f"no active partner with id {partner_id}; nothing was run")
     outcomes: list[RunOutcome | SkippedTask] = []
     mode: Mode = "full" if full else "incremental"
     try:
@@ -370,7 +395,7 @@ def sync(
                         engine,
                         settings,
                         task,
-                        TASK_FUNCTIONS[task],
+                        functions[task],
                         mode=mode,
                         progress=for_task(callback, task),
                     )

@@ -246,9 +246,13 @@ class ImpartnerClient(ApiClient):
         clause = " or ".join(f"CrmId like '{_quoted(prefix)}%'" for prefix in prefixes)
         return self.records("Account", ImpartnerAccount, ("Id", "CrmId"), filter=clause)
 
-    def account_values(self, fields: Sequence[str]) -> Listing[ImpartnerFieldValues]:
-        """Every account's `Id` and `fields`: what Impartner holds now for the pushed fields."""
-        return self.records("Account", ImpartnerFieldValues, ("Id", *fields))
+    def account_values(
+        self, fields: Sequence[str], ids: Sequence[int] | None = None
+    ) -> Listing[ImpartnerFieldValues]:
+        """`Id` and `fields` of every account (or of the accounts `ids`): what Impartner holds
+        now for the pushed fields."""
+        where = " or ".join(f"Id = {int(i)}" for i in ids) if ids else None
+        return self.records("Account", ImpartnerFieldValues, ("Id", *fields), filter=where)
 
     def regions(self) -> Listing[ImpartnerRegion]:
         return self.records("Region", ImpartnerRegion, REGION_FIELDS)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,6 +93,13 @@ def lock_task(connection: Connection, task: str) -> Row[Any] | None:
     ).one_or_none()
 
 
+def _live(row: Row[Any], now: datetime) -> bool:
+    """The row's task is running under a lease that has not expired."""
+    return bool(
+        row.status == "running" and row.lease_expires_at is not None and row.lease_expires_at > now
+    )
+
+
 def fence(connection: Connection, lease: Lease) -> None:
     """Confirm, holding the task row's lock, that `lease` is still the run's; else `LeaseLost`.
 
@@ -118,21 +126,30 @@ def acquire(
     now: datetime | None,
     ttl: timedelta,
     expected_token: int | None = None,
+    conflicts: Sequence[str] = (),
 ) -> Lease:
-    """Take `task`'s lease, or raise `AlreadyRunning` if a live lease exists.
+    """Take `task`'s lease, or raise `AlreadyRunning` if a live lease exists on it or on one
+    of the `conflicts` (tasks that may not run beside it).
 
     An expired lease is taken over; its run is recorded as abandoned. With
     `expected_token` (the token seen when the task was found due) the lease is refused
     if anyone took it since, so a task another replica has just run is not run again.
-    `now` None (production) reads the database clock once the task row is locked.
+    `now` None (production) reads the database clock once the task row is locked. The rows
+    of the task and its conflicts are locked in name order, so two claims that conflict
+    serialise instead of both seeing the other idle.
     """
-    row = lock_task(connection, task)
+    rows = {name: lock_task(connection, name) for name in sorted({task, *conflicts})}
+    row = rows[task]
     if row is None:
         raise UnknownTask(task)
     if now is None:
         now = database_now(connection)
+    for name in sorted(conflicts):
+        other = rows[name]
+        if other is not None and _live(other, now):
+            raise AlreadyRunning(name, other.lease_owner)
     running = row.status == "running"
-    if running and row.lease_expires_at is not None and row.lease_expires_at > now:
+    if _live(row, now):
         raise AlreadyRunning(task, row.lease_owner)
     if expected_token is not None and row.lease_token != expected_token:
         raise AlreadyRunning(task, row.lease_owner)

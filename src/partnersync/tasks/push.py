@@ -140,13 +140,16 @@ def needs_push(target: Target, state: Any | None, held: Mapping[str, Any] | None
     )
 
 
-async def crm_values(context: SyncContext, targets: Sequence[Target]) -> dict[int, dict[str, Any]]:
-    """Account id → what Impartner holds now for the pushed fields (one paged read)."""
+async def crm_values(
+    context: SyncContext, targets: Sequence[Target], ids: Sequence[int] | None = None
+) -> dict[int, dict[str, Any]]:
+    """Account id → what Impartner holds now for the pushed fields (one paged read of every
+    account, or of the accounts `ids`)."""
     names = sorted({name for target in targets for name in target.values})
     held: dict[int, dict[str, Any]] = {}
-    if not names:
+    if not names or ids == []:
         return held
-    async for page in context.impartner.account_values(names):
+    async for page in context.impartner.account_values(names, ids):
         context.checkpoint()
         for account in page.records:
             held[account.id] = {name: as_number(account.value(name)) for name in names}
@@ -203,7 +206,6 @@ def partial_data(connection: Connection) -> str | None:
 
 
 async def sync_to_impartner(context: SyncContext) -> None:
-    settings = context.settings
     report = context.report.stream(STREAM)
     with context.engine.connect() as connection:
         gap = partial_data(connection)
@@ -211,22 +213,35 @@ async def sync_to_impartner(context: SyncContext) -> None:
         report.notes.append(f"a real push would refuse now: {gap}")
     elif gap:
         raise PartialData(f"refusing to push counts from partial data: {gap}; run sync_enrollments")
+    await push_counts(context, report)
+
+
+async def push_counts(
+    context: SyncContext, report: StreamReport, partner_id: int | None = None
+) -> None:
+    """Recount, record the day's snapshot, read back what Impartner holds and send what
+    differs; every active partner, or only `partner_id` (a partner refresh)."""
+    settings = context.settings
+    now = context.started_at
     with context.write() as connection:
         rules = category_rules(connection, settings.certification_categories)
         recategorised = assign_categories(connection, rules)
-        totals = certification_totals(connection, context.started_at)
+        totals = certification_totals(connection, now)
+        if partner_id is not None:
+            totals = {partner_id: totals[partner_id]} if partner_id in totals else {}
         categories = sorted({rule.category for rule in rules} | set(settings.push_category_fields))
-        recounted = store_totals(connection, totals, categories, context.started_at)
+        recounted = store_totals(connection, totals, categories, now)
         targets = targets_for(connection, totals, settings)
-        active = [s for s in summaries(connection, settings, context.started_at) if s.id in totals]
-        record_snapshots(connection, active, context.started_at)
+        active = [s for s in summaries(connection, settings, now, partner_id) if s.id in totals]
+        record_snapshots(connection, active, now)
     try:
-        held = await crm_values(context, targets)
+        ids = [t.account_id for t in targets] if partner_id is not None else None
+        held = await crm_values(context, targets, ids)
     except ApiError as exc:  # a field the tenant lacks, say: the push itself will tell
         held = {}
         report.notes.append(f"could not read back what Impartner holds ({exc}); drift unknown")
     with context.write() as connection:
-        record_crm_values(connection, targets, held, context.started_at)
+        record_crm_values(connection, targets, held, now)
         states = {row.partner_id: row for row in connection.execute(select(partner_push_state))}
     drifted = sum(1 for t in targets if t.account_id in held and held[t.account_id] != t.values)
     report.notes.append(

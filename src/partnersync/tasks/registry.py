@@ -17,6 +17,8 @@ class TaskSpec:
     """The task writes to a vendor and can describe those writes instead (`--dry-run`)."""
     needs: tuple[str, ...] = ()
     """The settings a run cannot do without, checked before it starts."""
+    exclusive_with: tuple[str, ...] = ()
+    """Tasks that must not run at the same time as this one (and it not with them)."""
 
 
 NORTHPASS = ("NORTHPASS_API_KEY",)
@@ -88,6 +90,16 @@ TASKS: tuple[TaskSpec, ...] = (
 )
 """In the dependency order of docs/design.md §4; `cleanup` is not part of `sync all`."""
 
+PARTNER_REFRESH = TaskSpec(
+    "partner_refresh",
+    1440,
+    "one partner now: its groups' members, its people's transcripts, its counts pushed",
+    needs=NORTHPASS + IMPARTNER,
+    exclusive_with=("sync_enrollments", "sync_to_impartner"),
+)
+"""Run on demand only (`sync partner ID`, `POST /api/partners/{id}/refresh`), never scheduled;
+its registry row exists for its lease and is made at its first run."""
+
 TASKS_BY_NAME = {task.name: task for task in TASKS}
 SYNC_ALL_ORDER = tuple(task.name for task in TASKS if task.name != "cleanup")
 PULL_ORDER = tuple(task.name for task in TASKS if task.is_pull)
@@ -97,5 +109,14 @@ DRY_RUN_TASKS = frozenset(task.name for task in TASKS if task.dry_run)
 
 def missing_settings(names: list[str], present: set[str]) -> list[str]:
     """The settings the tasks `names` need that are not in `present`, in a stable order."""
-    needed = dict.fromkeys(need for name in names for need in TASKS_BY_NAME[name].needs)
+    specs = {**TASKS_BY_NAME, PARTNER_REFRESH.name: PARTNER_REFRESH}
+    needed = dict.fromkeys(need for name in names for need in specs[name].needs)
     return [need for need in needed if need not in present]
+
+
+def conflicts_of(name: str) -> tuple[str, ...]:
+    """The tasks that may not run while `name` runs: declared either way round."""
+    specs = (*TASKS, PARTNER_REFRESH)
+    mine = next((spec.exclusive_with for spec in specs if spec.name == name), ())
+    theirs = (spec.name for spec in specs if name in spec.exclusive_with)
+    return tuple(sorted({*mine, *theirs}))

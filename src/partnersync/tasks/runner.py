@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from partnersync.config import Settings
 from partnersync.db.engine import describe_database_error, in_transaction
+from partnersync.db.migrate import seed_tasks
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.db.types import utcnow
 from partnersync.sync.context import Progress, SyncContext
@@ -31,6 +32,7 @@ from partnersync.tasks import alerts, history, leases, outcome
 from partnersync.tasks.history import INTERRUPTED
 from partnersync.tasks.leases import AlreadyRunning, Lease, LeaseLost, UnknownTask
 from partnersync.tasks.outcome import RunOutcome
+from partnersync.tasks.registry import PARTNER_REFRESH, conflicts_of
 from partnersync.types import Mode, OutcomeStatus, Trigger
 
 TaskFunction = Callable[[SyncContext], Awaitable[None]]
@@ -141,7 +143,10 @@ def start_run(
 
     def claim(connection: Connection) -> StartedRun:
         ttl = timedelta(seconds=settings.lease_seconds)
-        lease = leases.acquire(connection, task, owner, None, ttl, expected_token)
+        if task == PARTNER_REFRESH.name:
+            seed_tasks(connection, [PARTNER_REFRESH])
+        conflicts = conflicts_of(task)
+        lease = leases.acquire(connection, task, owner, None, ttl, expected_token, conflicts)
         log_id = history.open_log(
             connection, task, mode=mode, trigger=trigger, owner=owner, at=started
         )

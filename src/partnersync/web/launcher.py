@@ -60,9 +60,10 @@ class RunLauncher:
         self._cancel = threading.Event()
         self._closed = False
 
-    def launch(self, task: str, mode: Mode) -> StartedRun:
-        """Claim `task` and start it; raises `UnknownTask`, `AlreadyRunning` or `ShuttingDown`."""
-        function = self.functions.get(task)
+    def launch(self, task: str, mode: Mode, function: TaskFunction | None = None) -> StartedRun:
+        """Claim `task` and start it (`function`, or the task's own); raises `UnknownTask`,
+        `AlreadyRunning` or `ShuttingDown`."""
+        function = function or self.functions.get(task)
         if function is None:
             raise UnknownTask(task)
         with self._lock:

@@ -12,12 +12,17 @@ from sqlalchemy import Connection
 from partnersync.db.types import utcnow
 from partnersync.sync import partner_history, partner_view
 from partnersync.sync.partner_view import Order, PartnerSummary, SortField
+from partnersync.tasks.leases import AlreadyRunning
+from partnersync.tasks.partner_refresh import is_active_partner, refresh_partner
+from partnersync.tasks.registry import PARTNER_REFRESH
 from partnersync.web.csv_export import csv_response
+from partnersync.web.launcher import ShuttingDown
 from partnersync.web.models import (
     ExpiringItem,
     PartnerDetail,
     PartnerItem,
     PartnerPage,
+    RunStarted,
     SnapshotItem,
 )
 from partnersync.web.routes import COMMON, known_query_only, problems
@@ -126,6 +131,31 @@ def router(services: Services, guard: Any) -> APIRouter:
             for values in courses:
                 rows.append(person + [values.get(column) for column in CERTIFICATION_COLUMNS])
         return csv_response(USER_COLUMNS, rows, f"partner-{partner_id}-users.csv")
+
+    @api.post(
+        "/api/partners/{partner_id}/refresh",
+        summary="Refresh one partner now: members, transcripts, counts, push (202, its run id)",
+        status_code=status.HTTP_202_ACCEPTED,
+        responses={
+            **not_found,
+            **problems(
+                _409="a partner refresh, sync_enrollments or sync_to_impartner is running",
+                _503="the server is shutting down",
+            ),
+        },
+    )
+    def refresh(partner_id: int) -> RunStarted:
+        with services.engine.connect() as connection:
+            if not is_active_partner(connection, partner_id):
+                raise HTTPException(404, f"no active partner with id {partner_id}")
+        task = PARTNER_REFRESH.name
+        try:
+            run = services.launcher.launch(task, "incremental", refresh_partner(partner_id))
+        except AlreadyRunning as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        except ShuttingDown as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+        return RunStarted(run_id=run.log_id, task=task, mode="incremental")
 
     @api.get(
         "/api/partners/{partner_id}/history",
