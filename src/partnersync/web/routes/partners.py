@@ -22,6 +22,7 @@ from partnersync.web.models import (
     PartnerDetail,
     PartnerItem,
     PartnerPage,
+    RowId,
     RunStarted,
     SnapshotItem,
 )
@@ -98,7 +99,7 @@ def router(services: Services, guard: Any) -> APIRouter:
         summary="One partner, its people and their certifications",
         responses=not_found,
     )
-    def get_partner(partner_id: int) -> PartnerDetail:
+    def get_partner(partner_id: RowId) -> PartnerDetail:
         now = utcnow()
         with services.engine.connect() as connection:
             summary = one(connection, partner_id)
@@ -113,7 +114,7 @@ def router(services: Services, guard: Any) -> APIRouter:
         response_class=Response,
         responses={**not_found, 200: {"content": {"text/csv": {}}}},
     )
-    def partner_users_csv(partner_id: int) -> Response:
+    def partner_users_csv(partner_id: RowId) -> Response:
         now = utcnow()
         with services.engine.connect() as connection:
             one(connection, partner_id)
@@ -144,7 +145,7 @@ def router(services: Services, guard: Any) -> APIRouter:
             ),
         },
     )
-    def refresh(partner_id: int) -> RunStarted:
+    def refresh(partner_id: RowId) -> RunStarted:
         with services.engine.connect() as connection:
             if not is_active_partner(connection, partner_id):
                 raise HTTPException(404, f"no active partner with id {partner_id}")
@@ -163,7 +164,7 @@ def router(services: Services, guard: Any) -> APIRouter:
         responses=not_found,
     )
     def partner_trend(
-        partner_id: int, days: int = Query(365, ge=1, le=36_500)
+        partner_id: RowId, days: int = Query(365, ge=1, le=36_500)
     ) -> list[SnapshotItem]:
         with services.engine.connect() as connection:
             one(connection, partner_id)
