@@ -44,6 +44,7 @@ def test_person_shape(np: httpx.Client, sb: RunningSandbox) -> None:
     assert record["id"] == person_id and record["type"] == "people"
     attributes = record["attributes"]
     assert set(attributes) == {
+        "name",
         "email",
         "first_name",
         "last_name",
@@ -51,6 +52,9 @@ def test_person_shape(np: httpx.Client, sb: RunningSandbox) -> None:
         "disabled",
         "unsubscribed",
         "registration_status",
+        "custom_avatar_url",
+        "invite_token",
+        "sso_uid",
         "activated_at",
         "created_at",
         "updated_at",
@@ -256,6 +260,42 @@ def test_courses_enrollments_and_transcripts_agree(np: httpx.Client, sb: Running
         assert item["attributes"]["enrolled_at"] == attributes["enrolled_at"]
 
 
+def test_course_counts_follow_enrollments_and_completions(
+    np: httpx.Client, sb: RunningSandbox, clock: Clock
+) -> None:
+    ds = sb.dataset
+    course_id = next(iter(ds.courses))
+
+    def counts() -> tuple[int, int, str]:
+        attributes = np.get(f"/v2/courses/{course_id}").json()["data"]["attributes"]
+        return (
+            attributes["enrollments_count"],
+            attributes["credential_achievement_count"],
+            attributes["updated_at"],
+        )
+
+    enrolled, completed, updated = counts()
+    items = ds.enrollments[course_id].values()
+    assert enrolled == len(items)
+    assert completed == sum(i.progress_status == "completed" for i in items) > 0
+    clock.now = NOW + timedelta(hours=1)
+    person = ds.add_person("new.learner@example.org", "New", "Learner")
+    ds.add_completion(person.id, course_id, progress_status="in_progress")
+    assert counts() == (enrolled + 1, completed, updated)
+    ds.add_completion(person.id, course_id)
+    # Whether the vendor bumps a course's updated_at when a count moves is unknown: left alone.
+    assert counts() == (enrolled + 1, completed + 1, updated)
+    ranked = follow(np, "/v2/courses", sort="-credential_achievement_count")
+    achieved = [c["attributes"]["credential_achievement_count"] for c in ranked]
+    assert achieved == sorted(achieved, reverse=True)
+    more = follow(
+        np, "/v2/courses", **{"filter[credential_achievement_count][gteq]": completed + 1}
+    )
+    assert course_id in {c["id"] for c in more}
+    ds.delete_person(person.id)
+    assert counts() == (enrolled, completed, updated)
+
+
 def test_transcript_items_and_404_for_people_without_activity(
     np: httpx.Client, sb: RunningSandbox
 ) -> None:
@@ -282,8 +322,9 @@ def test_transcript_items_and_404_for_people_without_activity(
         "last_active_at",
         "expires_at",
     }
-    completed = [i for i in items if i["attributes"]["progress_status"] == "completed"]
-    assert all("certificate" in i["links"] for i in completed)
+    for item in items:
+        done = item["attributes"]["progress_status"] == "completed"
+        assert ("certificate" in item["links"]) == done
     paths = next(
         pid
         for pid, its in ds.transcripts.items()

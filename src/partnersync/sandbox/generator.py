@@ -28,6 +28,7 @@ from partnersync.sandbox.data import (
     slug,
     utc_now,
 )
+from partnersync.sandbox.northpass_schema import CDN
 
 T = TypeVar("T")
 
@@ -59,6 +60,18 @@ WITH_LEARNING_PATH = Every(4)
 """Partner people whose transcript also holds a learning path (not a course)."""
 WITHOUT_ENROLLMENTS = 5
 """The partner person (by index) whose transcript holds no course at all."""
+WITH_AVATAR = Every(6, 1)
+"""Activated people who uploaded an avatar of their own."""
+UNPUBLISHED_CHANGES = Every(6, 1)
+"""Courses with edits not yet published (drafts always have them)."""
+WITHOUT_IMAGE = Every(5, 2)
+WITHOUT_DESCRIPTION = Every(9, 4)
+RETAKEN = Every(11, 6)
+"""Transcript items on a second attempt."""
+ON_FIRST_VERSION = Every(4, 1)
+"""Transcript items taken on the first version of a course (the others on the second)."""
+NEW_COURSE_DAYS = 90
+"""Courses younger than this carry the ribbon "New"."""
 
 TIERS = ("Premier", "Premier Plus", "Certified", "Registered", "Aggregator", "Pending")
 TIER_WEIGHTS = (12, 5, 25, 40, 3, 10)
@@ -326,8 +339,10 @@ class _Generator:
         for j in range(self.spec.unrelated_groups):
             label = names.UNRELATED_GROUPS[j % len(names.UNRELATED_GROUPS)]
             repeat = j // len(names.UNRELATED_GROUPS)
-            self.new_group(f"{label} {repeat + 1}" if repeat else label)
+            group = self.new_group(f"{label} {repeat + 1}" if repeat else label)
+            group.description = f"{label}: kept by the academy team"
         self.all_partners = self.new_group(ALL_PARTNERS)
+        self.all_partners.description = "Every learner of a partner company"
         return group_of
 
     def new_group(self, name: str) -> Group:
@@ -364,6 +379,8 @@ class _Generator:
             last_active_at=last_active,
             deactivated_at=self.between(created, self.now) if disabled else None,
         )
+        if activated and WITH_AVATAR(i):
+            person.custom_avatar_url = f"{CDN}/avatars/{person.id}.jpg"
         self.ds.people[person.id] = person
         return person
 
@@ -414,6 +431,8 @@ class _Generator:
             elif i == 1:
                 email = f" {email.upper()} " if email else None
             person = self.new_person(first, last, email)
+            if domain == names.VENDOR_DOMAIN:  # employees sign in through the vendor's SSO
+                person.sso_uid = "00u" + person.id.replace("-", "")[:17]
             if unrelated and IN_UNRELATED_GROUP(i):
                 self.join(self.rng.choice(unrelated), person)
         same_second = self.now - timedelta(days=1)
@@ -445,6 +464,7 @@ class _Generator:
                 created_at=created,
                 updated_at=self.between(created, self.now),
             )
+            self.describe(course, i, certification)
             properties: dict[str, Any] = {"name": title}
             if npcu is not None:
                 properties["npcu"] = npcu
@@ -463,6 +483,24 @@ class _Generator:
         for i in range(self.spec.learning_paths):
             product = names.PRODUCTS[i % len(names.PRODUCTS)]
             self.ds.learning_paths[self.uuid()] = f"{product} Learning Path {i // 10 + 1}"
+
+    def describe(self, course: Course, index: int, certification: bool) -> None:
+        """The catalog text and image of a course, and what it depends on."""
+        product, _, kind = course.name.partition(": ")
+        if not WITHOUT_DESCRIPTION(index):
+            course.short_description = f"{kind} for {product}."
+            course.full_description = (
+                f"<p>{kind} for {product}.</p><p>Lessons, hands-on exercises and a final quiz.</p>"
+            )
+        if not WITHOUT_IMAGE(index):
+            course.list_image_url = f"{CDN}/courses/{course.permalink}.png"
+        if course.created_at > self.now - timedelta(days=NEW_COURSE_DAYS):
+            course.ribbon = "New"
+        elif certification:
+            course.ribbon = "Certification"
+        course.unpublished_changes = course.status == "draft" or UNPUBLISHED_CHANGES(index)
+        if certification:
+            course.dependent_course_names = [f"{product}: Fundamentals"]
 
     def transcripts(self) -> None:
         ds = self.ds
@@ -528,6 +566,8 @@ class _Generator:
             last_active_at=last_active,
             expires_at=expires,
             updated_at=last_active or enrolled,
+            attempt_number=2 if RETAKEN(counter) and status != "enrolled" else 1,
+            version_number=1 if ON_FIRST_VERSION(counter) else 2,
         )
         ds.transcripts.setdefault(person_id, []).append(item)
         if not learning_path:
