@@ -140,6 +140,28 @@ class Account:
     Nintex_K2_Certifications__cf: float | None = None
     Nintex_Automation_Cloud_Certifications__cf: float | None = None
     Nintex_RPA_Certifications__cf: float | None = None
+    CreatedBy: int | None = None
+    UpdatedBy: int | None = None
+    IsTest: bool = False
+    IsFeatured: bool = False
+    Tier: int | None = None
+    PartnerLevel: int | None = None
+    Phone: str | None = None
+    MailingStreet: str | None = None
+    MailingSuite: str | None = None
+    MailingState: str | None = None
+    MailingPostalCode: str | None = None
+    MailingCountryCode: str | None = None
+    MailingLatitude: float | None = None
+    MailingLongitude: float | None = None
+    ExternalId1: str | None = None
+    ExternalId2: str | None = None
+    CrmLastImported: datetime | None = None
+    CrmLastExported: datetime | None = None
+    CrmLastKnownDateUpdated: datetime | None = None
+    Account_Owner__cf: str | None = None
+    Account_Owner_Email__cf: str | None = None
+    LMS_Training_Dashboard__cf: str | None = None
 
 
 @dataclass(slots=True)
@@ -158,6 +180,19 @@ class User:
     Created: datetime
     Updated: datetime
     RecordVersion: int = 1
+    Mobile: str | None = None
+    IsTest: bool = False
+    LastLoginTimeStamp: datetime | None = None
+    Region: int | None = None
+    MailingStreet: str | None = None
+    MailingSuite: str | None = None
+    MailingCity: str | None = None
+    MailingState: str | None = None
+    MailingPostalCode: str | None = None
+    MailingCountry: str | None = None
+    MailingCountryCode: str | None = None
+    MailingLatitude: float | None = None
+    MailingLongitude: float | None = None
 
 
 ImpartnerRecord = Region | Account | User
