@@ -100,6 +100,32 @@ def test_paging_with_absolute_links_and_no_meta(np: httpx.Client, sb: RunningSan
     assert ids == list(sb.dataset.people)
 
 
+def test_page_zero_is_refused_or_read_as_the_first_page(
+    np: httpx.Client, sb: RunningSandbox
+) -> None:
+    assert np.get("/v2/people", params={"page": 0}).status_code == 400
+    sb.set_knobs(northpass_page_zero="first_page")
+    zero = np.get("/v2/people", params={"limit": 5, "page": 0}).json()
+    assert zero == np.get("/v2/people", params={"limit": 5}).json()
+    assert query(zero["links"]["next"]) == {"limit": ["5"], "page": ["2"]}
+    assert np.get("/v2/people", params={"page": -1}).status_code == 400
+
+
+def test_paging_links_absolute_or_relative_to_the_api_root(
+    np: httpx.Client, sb: RunningSandbox
+) -> None:
+    sb.set_knobs(northpass_next_link_style="relative")
+    links = np.get("/v2/people", params={"limit": 20, "page": 2}).json()["links"]
+    assert links == {
+        "self": "/v2/people?limit=20&page=2",
+        "prev": "/v2/people?limit=20",
+        "next": "/v2/people?limit=20&page=3",
+    }
+    assert [r["id"] for r in follow(np, "/v2/people", limit=20)] == list(sb.dataset.people)
+    record = np.get("/v2/people", params={"limit": 1}).json()["data"][0]
+    assert record["links"]["self"]["href"].startswith(sb.base_url)  # record links stay absolute
+
+
 def test_default_and_maximum_page_size(np: httpx.Client, sb: RunningSandbox) -> None:
     assert len(np.get("/v2/people").json()["data"]) == 25
     sb.set_knobs(northpass_max_page_size=30)

@@ -1,5 +1,6 @@
-"""Simulated Northpass LMS API v2: JSON:API shapes, page/limit paging with absolute links,
-Ransack-style filters, sorting and the write endpoints a sync uses."""
+"""Simulated Northpass LMS API v2: JSON:API documents, page/limit paging with absolute (or
+relative) links, Ransack-style filters, sorting and the write endpoints a sync uses. What each
+record looks like, and what can be filtered on, is its table in `northpass_schema`."""
 
 from __future__ import annotations
 
@@ -207,6 +208,15 @@ def positive(request: Request, name: str, default: int) -> int:
     return value
 
 
+def page_number(request: Request, state: SandboxState) -> int:
+    """`page`, from 1. Whether the vendor refuses `page=0` (as here by default) or reads it as
+    the first page (as an older third-party client expects) is unknown: a knob decides."""
+    raw = request.query_params.get("page", "").strip()
+    if raw.isdigit() and int(raw) == 0 and state.knobs.northpass_page_zero == "first_page":
+        return 1
+    return positive(request, "page", 1)
+
+
 def query_rows(
     records: Iterable[Any], conditions: list[Callable[[Any], bool]], keys: list[tuple[Getter, bool]]
 ) -> list[Any]:
@@ -226,7 +236,10 @@ def page_url(base_url: str, params: list[tuple[str, str]], page: int) -> str:
 
 
 def links(request: Request, state: SandboxState, page: int, has_next: bool) -> dict[str, Any]:
-    base_url = str(request.url.replace(query=""))
+    """`self`, `prev`, `next`: absolute URLs as documented, or (a knob, since clients differ in
+    what they cope with) relative to the API root, e.g. `/v2/people?limit=100&page=2`."""
+    relative = state.knobs.northpass_next_link_style == "relative"
+    base_url = request.url.path if relative else str(request.url.replace(query=""))
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
     result: dict[str, Any] = {"self": page_url(base_url, params, page)}
     if page > 1:
@@ -257,7 +270,7 @@ def listing(
     knobs, ds = state.knobs, state.dataset
     render = render or record_type.render
     fields = record_type.fields(ds)
-    page = positive(request, "page", 1)
+    page = page_number(request, state)
     limit = min(
         positive(request, "limit", knobs.northpass_default_page_size),
         knobs.northpass_max_page_size,
