@@ -44,6 +44,7 @@ def test_person_shape(np: httpx.Client, sb: RunningSandbox) -> None:
     assert record["id"] == person_id and record["type"] == "people"
     attributes = record["attributes"]
     assert set(attributes) == {
+        "name",
         "email",
         "first_name",
         "last_name",
@@ -51,6 +52,9 @@ def test_person_shape(np: httpx.Client, sb: RunningSandbox) -> None:
         "disabled",
         "unsubscribed",
         "registration_status",
+        "custom_avatar_url",
+        "invite_token",
+        "sso_uid",
         "activated_at",
         "created_at",
         "updated_at",
@@ -94,6 +98,32 @@ def test_paging_with_absolute_links_and_no_meta(np: httpx.Client, sb: RunningSan
     assert beyond["data"] == [] and "next" not in beyond["links"]
     ids = [r["id"] for r in follow(np, "/v2/people", limit=20)]
     assert ids == list(sb.dataset.people)
+
+
+def test_page_zero_is_refused_or_read_as_the_first_page(
+    np: httpx.Client, sb: RunningSandbox
+) -> None:
+    assert np.get("/v2/people", params={"page": 0}).status_code == 400
+    sb.set_knobs(northpass_page_zero="first_page")
+    zero = np.get("/v2/people", params={"limit": 5, "page": 0}).json()
+    assert zero == np.get("/v2/people", params={"limit": 5}).json()
+    assert query(zero["links"]["next"]) == {"limit": ["5"], "page": ["2"]}
+    assert np.get("/v2/people", params={"page": -1}).status_code == 400
+
+
+def test_paging_links_absolute_or_relative_to_the_api_root(
+    np: httpx.Client, sb: RunningSandbox
+) -> None:
+    sb.set_knobs(northpass_next_link_style="relative")
+    links = np.get("/v2/people", params={"limit": 20, "page": 2}).json()["links"]
+    assert links == {
+        "self": "/v2/people?limit=20&page=2",
+        "prev": "/v2/people?limit=20",
+        "next": "/v2/people?limit=20&page=3",
+    }
+    assert [r["id"] for r in follow(np, "/v2/people", limit=20)] == list(sb.dataset.people)
+    record = np.get("/v2/people", params={"limit": 1}).json()["data"][0]
+    assert record["links"]["self"]["href"].startswith(sb.base_url)  # record links stay absolute
 
 
 def test_default_and_maximum_page_size(np: httpx.Client, sb: RunningSandbox) -> None:
@@ -256,6 +286,42 @@ def test_courses_enrollments_and_transcripts_agree(np: httpx.Client, sb: Running
         assert item["attributes"]["enrolled_at"] == attributes["enrolled_at"]
 
 
+def test_course_counts_follow_enrollments_and_completions(
+    np: httpx.Client, sb: RunningSandbox, clock: Clock
+) -> None:
+    ds = sb.dataset
+    course_id = next(iter(ds.courses))
+
+    def counts() -> tuple[int, int, str]:
+        attributes = np.get(f"/v2/courses/{course_id}").json()["data"]["attributes"]
+        return (
+            attributes["enrollments_count"],
+            attributes["credential_achievement_count"],
+            attributes["updated_at"],
+        )
+
+    enrolled, completed, updated = counts()
+    items = ds.enrollments[course_id].values()
+    assert enrolled == len(items)
+    assert completed == sum(i.progress_status == "completed" for i in items) > 0
+    clock.now = NOW + timedelta(hours=1)
+    person = ds.add_person("new.learner@example.org", "New", "Learner")
+    ds.add_completion(person.id, course_id, progress_status="in_progress")
+    assert counts() == (enrolled + 1, completed, updated)
+    ds.add_completion(person.id, course_id)
+    # Whether the vendor bumps a course's updated_at when a count moves is unknown: left alone.
+    assert counts() == (enrolled + 1, completed + 1, updated)
+    ranked = follow(np, "/v2/courses", sort="-credential_achievement_count")
+    achieved = [c["attributes"]["credential_achievement_count"] for c in ranked]
+    assert achieved == sorted(achieved, reverse=True)
+    more = follow(
+        np, "/v2/courses", **{"filter[credential_achievement_count][gteq]": completed + 1}
+    )
+    assert course_id in {c["id"] for c in more}
+    ds.delete_person(person.id)
+    assert counts() == (enrolled, completed, updated)
+
+
 def test_transcript_items_and_404_for_people_without_activity(
     np: httpx.Client, sb: RunningSandbox
 ) -> None:
@@ -282,8 +348,9 @@ def test_transcript_items_and_404_for_people_without_activity(
         "last_active_at",
         "expires_at",
     }
-    completed = [i for i in items if i["attributes"]["progress_status"] == "completed"]
-    assert all("certificate" in i["links"] for i in completed)
+    for item in items:
+        done = item["attributes"]["progress_status"] == "completed"
+        assert ("certificate" in item["links"]) == done
     paths = next(
         pid
         for pid, its in ds.transcripts.items()

@@ -64,6 +64,17 @@ def test_full_then_incremental_people_converge_with_the_sandbox(
     assert watermark(engine, "northpass.people") >= first_mark
 
 
+def test_next_links_relative_to_the_api_root_are_followed(
+    engine: Engine, sandbox: RunningSandbox
+) -> None:
+    sandbox.set_knobs(northpass_next_link_style="relative")
+    outcome = run(engine, sandbox, "sync_users", "full", NORTHPASS_PAGE_SIZE=7)
+    assert outcome.status == "success", outcome.error
+    assert people_in_db(engine) == people_in_sandbox(sandbox)
+    pages = sandbox.stats()["routes"]["GET /v2/people"]["total"]
+    assert pages == -(-len(sandbox.dataset.people) // 7)  # every page once, none twice
+
+
 def test_full_sync_soft_deletes_the_missing_and_undeletes_the_returning(
     engine: Engine, sandbox: RunningSandbox
 ) -> None:

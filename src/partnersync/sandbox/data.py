@@ -43,6 +43,8 @@ class Person:
     updated_at: datetime
     last_active_at: datetime | None
     deactivated_at: datetime | None
+    custom_avatar_url: str | None = None
+    sso_uid: str | None = None
 
 
 @dataclass(slots=True)
@@ -51,6 +53,7 @@ class Group:
     name: str
     created_at: datetime
     updated_at: datetime
+    description: str | None = None
 
 
 @dataclass(slots=True)
@@ -69,6 +72,12 @@ class Course:
     permalink: str
     created_at: datetime
     updated_at: datetime
+    short_description: str | None = None
+    full_description: str | None = None  # HTML
+    list_image_url: str | None = None
+    ribbon: str | None = None
+    unpublished_changes: bool = False
+    dependent_course_names: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -89,6 +98,8 @@ class TranscriptItem:
     last_active_at: datetime | None
     expires_at: datetime | None
     updated_at: datetime
+    attempt_number: int = 1
+    version_number: int = 1  # the course version the person took
 
 
 # --- Impartner records (attribute names are the API's PascalCase field names) ---------------
@@ -129,6 +140,28 @@ class Account:
     Nintex_K2_Certifications__cf: float | None = None
     Nintex_Automation_Cloud_Certifications__cf: float | None = None
     Nintex_RPA_Certifications__cf: float | None = None
+    CreatedBy: int | None = None
+    UpdatedBy: int | None = None
+    IsTest: bool = False
+    IsFeatured: bool = False
+    Tier: int | None = None
+    PartnerLevel: int | None = None
+    Phone: str | None = None
+    MailingStreet: str | None = None
+    MailingSuite: str | None = None
+    MailingState: str | None = None
+    MailingPostalCode: str | None = None
+    MailingCountryCode: str | None = None
+    MailingLatitude: float | None = None
+    MailingLongitude: float | None = None
+    ExternalId1: str | None = None
+    ExternalId2: str | None = None
+    CrmLastImported: datetime | None = None
+    CrmLastExported: datetime | None = None
+    CrmLastKnownDateUpdated: datetime | None = None
+    Account_Owner__cf: str | None = None
+    Account_Owner_Email__cf: str | None = None
+    LMS_Training_Dashboard__cf: str | None = None
 
 
 @dataclass(slots=True)
@@ -147,6 +180,19 @@ class User:
     Created: datetime
     Updated: datetime
     RecordVersion: int = 1
+    Mobile: str | None = None
+    IsTest: bool = False
+    LastLoginTimeStamp: datetime | None = None
+    Region: int | None = None
+    MailingStreet: str | None = None
+    MailingSuite: str | None = None
+    MailingCity: str | None = None
+    MailingState: str | None = None
+    MailingPostalCode: str | None = None
+    MailingCountry: str | None = None
+    MailingCountryCode: str | None = None
+    MailingLatitude: float | None = None
+    MailingLongitude: float | None = None
 
 
 ImpartnerRecord = Region | Account | User
@@ -179,9 +225,13 @@ class Dataset:
     )
     version: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    school_id: str = ""  # the one school every person belongs to
 
     def __post_init__(self) -> None:
         self._ids = random.Random(f"new-ids-{self.seed}")
+        if not self.school_id:  # its own generator, so the ids handed out later stay as they were
+            bits = random.Random(f"school-{self.seed}").getrandbits(128)
+            self.school_id = str(uuid.UUID(int=bits, version=4))
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -255,9 +305,11 @@ class Dataset:
 
     # --- Northpass groups -------------------------------------------------------------------
 
-    def add_group(self, name: str, group_id: str | None = None) -> Group:
+    def add_group(
+        self, name: str, group_id: str | None = None, description: str | None = None
+    ) -> Group:
         with self.change() as now:
-            group = Group(group_id or self.new_uuid(), name, now, now)
+            group = Group(group_id or self.new_uuid(), name, now, now, description)
             self.groups[group.id] = group
             self.memberships[group.id] = {}
             return group

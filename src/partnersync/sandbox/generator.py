@@ -28,6 +28,8 @@ from partnersync.sandbox.data import (
     slug,
     utc_now,
 )
+from partnersync.sandbox.impartner_schema import MAILING
+from partnersync.sandbox.northpass_schema import ACADEMY, CDN
 
 T = TypeVar("T")
 
@@ -59,6 +61,21 @@ WITH_LEARNING_PATH = Every(4)
 """Partner people whose transcript also holds a learning path (not a course)."""
 WITHOUT_ENROLLMENTS = 5
 """The partner person (by index) whose transcript holds no course at all."""
+WITH_AVATAR = Every(6, 1)
+"""Activated people who uploaded an avatar of their own."""
+UNPUBLISHED_CHANGES = Every(6, 1)
+"""Courses with edits not yet published (drafts always have them)."""
+WITHOUT_IMAGE = Every(5, 2)
+WITHOUT_DESCRIPTION = Every(9, 4)
+RETAKEN = Every(11, 6)
+"""Transcript items on a second attempt."""
+ON_FIRST_VERSION = Every(4, 1)
+"""Transcript items taken on the first version of a course (the others on the second)."""
+ERP_LINKED = Every(4, 1)
+"""Accounts that also carry an ERP id (`ExternalId1`)."""
+NEW_COURSE_DAYS = 90
+"""Courses younger than this carry the ribbon "New"."""
+FEATURED_TIERS = ("Premier", "Premier Plus")
 
 TIERS = ("Premier", "Premier Plus", "Certified", "Registered", "Aggregator", "Pending")
 TIER_WEIGHTS = (12, 5, 25, 40, 3, 10)
@@ -137,6 +154,9 @@ class _Generator:
     def __init__(self, spec: Size, seed: int, clock: Clock) -> None:
         self.spec = spec
         self.rng = random.Random(seed)
+        # Attributes added to the records later draw from their own generator, so the values
+        # drawn before (and every test written against them) stay as they were.
+        self.details = random.Random(f"details-{seed}")
         self.now = clock()
         self.ds = Dataset(clock=clock, seed=seed)
         self.emails: set[str] = set()
@@ -170,9 +190,12 @@ class _Generator:
         seconds = min_days * 86400 + self.rng.random() * (max_days - min_days) * 86400
         return self.now - timedelta(seconds=int(seconds))
 
-    def between(self, start: datetime, end: datetime) -> datetime:
+    def between(self, start: datetime, end: datetime, rng: random.Random | None = None) -> datetime:
         span = max((end - start).total_seconds(), 0)
-        return start + timedelta(seconds=int(self.rng.random() * span))
+        return start + timedelta(seconds=int((rng or self.rng).random() * span))
+
+    def phone(self) -> str:
+        return f"+1 555 {self.details.randint(1000000, 9999999)}"
 
     def crm_id(self, prefix: str) -> str:
         return prefix + "".join(self.rng.choices(ALPHANUMERIC, k=15))
@@ -208,6 +231,7 @@ class _Generator:
         taken: set[str] = set()
         domains: set[str] = set()
         count = self.spec.accounts
+        owners = [self.channel_manager() for _ in range(max(2, count // 25))]
         for i in range(count):
             account_id = 100_001 + i
             base = self.company(taken)
@@ -221,7 +245,7 @@ class _Generator:
             self.account_base[account_id] = (base, suffix)
             inactive = INACTIVE_ACCOUNT(i)
             created = self.ago(2500, 30)
-            city, country = self.rng.choice(names.CITIES)
+            city, country, *place = self.rng.choice(names.CITIES)
             certified = self.rng.random() < 0.6
             self.ds.accounts[account_id] = Account(
                 Id=account_id,
@@ -240,9 +264,40 @@ class _Generator:
                 Certification_Count__cf=self.rng.randint(0, 30) if certified else None,
                 Total_NPCU__cf=float(self.rng.randint(0, 50)) if certified else None,
             )
+            self.account_details(self.ds.accounts[account_id], i, place, owners)
         ids = list(self.ds.accounts)
         for child in ids[3::17]:  # a few subsidiaries
             self.ds.accounts[child].ParentAccount = ids[0]
+
+    def channel_manager(self) -> tuple[str, str]:
+        """A vendor employee who owns partner accounts: name and email."""
+        first = self.details.choice(names.FIRST_NAMES)
+        last = self.details.choice(names.LAST_NAMES)
+        local = f"{self.folded_first[first] or 'owner'}.{self.folded_last[last] or 'owner'}"
+        return f"{first} {last}", f"{local}@{names.VENDOR_DOMAIN}"
+
+    def account_details(
+        self, account: Account, index: int, place: list[Any], owners: list[tuple[str, str]]
+    ) -> None:
+        """Address, phone, owner and CRM bookkeeping of an account."""
+        rng = self.details
+        code, state, latitude, longitude = place
+        account.Phone = self.phone()
+        account.MailingStreet = f"{rng.randint(1, 400)} {rng.choice(names.STREETS)}"
+        account.MailingSuite = f"Suite {rng.randint(100, 999)}" if rng.random() < 0.3 else None
+        account.MailingState = state
+        account.MailingPostalCode = f"{rng.randint(1000, 99999):05d}"
+        account.MailingCountryCode = code
+        account.MailingLatitude = round(latitude + rng.uniform(-0.05, 0.05), 6)
+        account.MailingLongitude = round(longitude + rng.uniform(-0.05, 0.05), 6)
+        account.IsFeatured = account.Partner_Tier__cf in FEATURED_TIERS
+        account.Account_Owner__cf, account.Account_Owner_Email__cf = rng.choice(owners)
+        if ERP_LINKED(index):
+            account.ExternalId1 = f"ERP-{rng.randint(10000, 99999)}"
+        if account.CrmId:
+            imported = self.between(account.Created, account.Updated, rng)
+            account.CrmLastImported = imported
+            account.CrmLastKnownDateUpdated = self.between(account.Created, imported, rng)
 
     def users(self) -> None:
         account_ids = list(self.ds.accounts)
@@ -272,8 +327,15 @@ class _Generator:
                 Updated=self.between(created, self.now),
             )
             self.ds.users[user_id] = user
+            if self.details.random() < 0.4:
+                user.Mobile = self.phone()
+            if active and self.details.random() < 0.85:
+                user.LastLoginTimeStamp = self.between(created, self.now, self.details)
             if account_id is not None:
                 account = self.ds.accounts[account_id]
+                user.Region = account.Region
+                for name, _ in MAILING:  # the office's address
+                    setattr(user, name, getattr(account, name))
                 account.MemberCount += 1
                 if account.PrimaryUser is None:
                     account.PrimaryUser = user_id
@@ -323,11 +385,14 @@ class _Generator:
             if GROUP_NAMED_ON_ACCOUNT(j):
                 account.LMS_Group_Name__cf = group.name
                 account.LMS_Account_ID__cf = group.id
+                account.LMS_Training_Dashboard__cf = f"{ACADEMY}/groups/{group.id}/dashboard"
         for j in range(self.spec.unrelated_groups):
             label = names.UNRELATED_GROUPS[j % len(names.UNRELATED_GROUPS)]
             repeat = j // len(names.UNRELATED_GROUPS)
-            self.new_group(f"{label} {repeat + 1}" if repeat else label)
+            group = self.new_group(f"{label} {repeat + 1}" if repeat else label)
+            group.description = f"{label}: kept by the academy team"
         self.all_partners = self.new_group(ALL_PARTNERS)
+        self.all_partners.description = "Every learner of a partner company"
         return group_of
 
     def new_group(self, name: str) -> Group:
@@ -364,6 +429,8 @@ class _Generator:
             last_active_at=last_active,
             deactivated_at=self.between(created, self.now) if disabled else None,
         )
+        if activated and WITH_AVATAR(i):
+            person.custom_avatar_url = f"{CDN}/avatars/{person.id}.jpg"
         self.ds.people[person.id] = person
         return person
 
@@ -414,6 +481,8 @@ class _Generator:
             elif i == 1:
                 email = f" {email.upper()} " if email else None
             person = self.new_person(first, last, email)
+            if domain == names.VENDOR_DOMAIN:  # employees sign in through the vendor's SSO
+                person.sso_uid = "00u" + person.id.replace("-", "")[:17]
             if unrelated and IN_UNRELATED_GROUP(i):
                 self.join(self.rng.choice(unrelated), person)
         same_second = self.now - timedelta(days=1)
@@ -445,6 +514,7 @@ class _Generator:
                 created_at=created,
                 updated_at=self.between(created, self.now),
             )
+            self.describe(course, i, certification)
             properties: dict[str, Any] = {"name": title}
             if npcu is not None:
                 properties["npcu"] = npcu
@@ -463,6 +533,24 @@ class _Generator:
         for i in range(self.spec.learning_paths):
             product = names.PRODUCTS[i % len(names.PRODUCTS)]
             self.ds.learning_paths[self.uuid()] = f"{product} Learning Path {i // 10 + 1}"
+
+    def describe(self, course: Course, index: int, certification: bool) -> None:
+        """The catalog text and image of a course, and what it depends on."""
+        product, _, kind = course.name.partition(": ")
+        if not WITHOUT_DESCRIPTION(index):
+            course.short_description = f"{kind} for {product}."
+            course.full_description = (
+                f"<p>{kind} for {product}.</p><p>Lessons, hands-on exercises and a final quiz.</p>"
+            )
+        if not WITHOUT_IMAGE(index):
+            course.list_image_url = f"{CDN}/courses/{course.permalink}.png"
+        if course.created_at > self.now - timedelta(days=NEW_COURSE_DAYS):
+            course.ribbon = "New"
+        elif certification:
+            course.ribbon = "Certification"
+        course.unpublished_changes = course.status == "draft" or UNPUBLISHED_CHANGES(index)
+        if certification:
+            course.dependent_course_names = [f"{product}: Fundamentals"]
 
     def transcripts(self) -> None:
         ds = self.ds
@@ -528,6 +616,8 @@ class _Generator:
             last_active_at=last_active,
             expires_at=expires,
             updated_at=last_active or enrolled,
+            attempt_number=2 if RETAKEN(counter) and status != "enrolled" else 1,
+            version_number=1 if ON_FIRST_VERSION(counter) else 2,
         )
         ds.transcripts.setdefault(person_id, []).append(item)
         if not learning_path:

@@ -148,9 +148,12 @@ def render_plan(
             nested.setdefault(camel_case(field.name), (field, []))[1].append(rest)
         elif output_key(field) not in dict(flat):
             flat.append((output_key(field), field_renderer(ds, field, tz)))
-    subplans = []
+    subplans: list[tuple[str, FieldDef, dict[int, Any], Callable[[Any], dict[str, Any]]]] = []
     for key, (field, sub_names) in nested.items():
-        target = ENTITIES[(field.target or "").lower()]
+        if field.target is None:  # an object the sandbox does not serve: never linked
+            subplans.append((key, field, {}, lambda linked: {}))
+            continue
+        target = ENTITIES[field.target.lower()]
         sub = render_plan(ds, target, sub_names, tz)
         subplans.append((key, field, ds.impartner_table(target.name), sub))
 
@@ -174,7 +177,9 @@ def resolver(ds: Dataset, entity: EntityDef) -> Callable[[str], FieldRef]:
             raise FilterError(f"Invalid field '{path}' for object {entity.name}")
         if not rest:
             return FieldRef(lambda r: field.value(ds, r), field.kind)
-        target = ENTITIES[(field.target or "").lower()]
+        if field.target is None:  # an object the sandbox does not serve: always null
+            return FieldRef(lambda r: None, "string")
+        target = ENTITIES[field.target.lower()]
         table = ds.impartner_table(target.name)
         inner = resolver(ds, target)(rest)
 
@@ -389,7 +394,9 @@ def convert(ds: Dataset, field: FieldDef, value: Any) -> Any:
     if number != int(number):
         raise ValueError
     if kind == "lookup":
-        table = ds.impartner_table(field.target or "")
+        if field.target is None:  # nothing the sandbox serves can be linked
+            raise ValueError
+        table = ds.impartner_table(field.target)
         if int(number) not in table:
             raise ValueError
     return int(number)

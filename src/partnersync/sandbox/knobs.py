@@ -34,6 +34,11 @@ Northpass
     northpass_next_link_params    "all" keeps the caller's parameters in `links.next`,
                                   "drop_limit" drops `limit` (as the doc example does),
                                   "drop_filters" drops `filter[...]` and `sort`.
+    northpass_next_link_style     "absolute" (documented: `links.self/prev/next` are absolute
+                                  URLs) or "relative" to the API root (`/v2/people?page=2`):
+                                  clients differ in which they follow (unknown).
+    northpass_page_zero           "error" (400) or "first_page": what `page=0`, which an older
+                                  third-party client starts with, gets (unknown).
     northpass_meta                add `meta.total_count/total_pages` (real API: unverified).
     northpass_unknown_filter      "ignore" (Ransack's default: the filter is silently dropped)
                                   or "error" (400).
@@ -148,6 +153,8 @@ class Knobs:
     northpass_last_page_next: Literal["omit", "null"] = "omit"
     northpass_next_on_full_last_page: bool = False
     northpass_next_link_params: Literal["all", "drop_limit", "drop_filters"] = "all"
+    northpass_next_link_style: Literal["absolute", "relative"] = "absolute"
+    northpass_page_zero: Literal["error", "first_page"] = "error"
     northpass_meta: bool = False
     northpass_unknown_filter: Literal["ignore", "error"] = "ignore"
     northpass_duplicate_group: Literal["existing", "conflict"] = "existing"

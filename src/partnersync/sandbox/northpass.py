@@ -1,5 +1,6 @@
-"""Simulated Northpass LMS API v2: JSON:API shapes, page/limit paging with absolute links,
-Ransack-style filters, sorting and the write endpoints a sync uses."""
+"""Simulated Northpass LMS API v2: JSON:API documents, page/limit paging with absolute (or
+relative) links, Ransack-style filters, sorting and the write endpoints a sync uses. What each
+record looks like, and what can be filtered on, is its table in `northpass_schema`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from partnersync.sandbox import page_mutations
-from partnersync.sandbox.data import Course, Dataset, Group, Membership, Person, TranscriptItem
+from partnersync.sandbox.data import Dataset, Person
+from partnersync.sandbox.northpass_schema import (
+    COURSE,
+    COURSE_PROPERTIES,
+    ENROLLMENT,
+    GROUP,
+    MEMBERSHIP,
+    PERSON,
+    TRANSCRIPT_ITEM,
+    Fields,
+    Getter,
+    RecordType,
+)
 from partnersync.sandbox.pipeline import ApiStyle, JsonResponse, Refusal, api_route, json_body
 from partnersync.sandbox.state import SandboxState
 
@@ -30,8 +43,7 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "lt": operator.lt,
     "lteq": operator.le,
 }
-Getter = Callable[[Any], Any]
-Fields = dict[str, tuple[Getter, str]]  # attribute → (getter, kind)
+Render = Callable[[Dataset, str, Any], dict[str, Any]]
 
 
 class BadRequest(Refusal):
@@ -42,13 +54,6 @@ class BadRequest(Refusal):
 
 
 # --- formatting ---------------------------------------------------------------------------
-
-
-def timestamp(value: datetime | str | None) -> str | None:
-    """`YYYY-MM-DDTHH:MM:SSZ`; planted malformed values pass through unchanged."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z"
-    return value
 
 
 def error(
@@ -92,206 +97,6 @@ def document(payload: dict[str, Any], status: int = 200) -> Response:
 
 def root(request: Request) -> str:
     return str(request.base_url).rstrip("/")
-
-
-def ref(kind: str, record_id: str) -> dict[str, str]:
-    return {"type": kind, "id": record_id}
-
-
-# --- record shapes ------------------------------------------------------------------------
-
-
-def attributes(fields: Fields, record: Any) -> dict[str, Any]:
-    """A record's JSON:API attributes, from the field table that also drives its filters and
-    sorting, so what can be filtered on and what is shown cannot drift apart."""
-    return {
-        name: timestamp(get(record)) if kind == "datetime" else get(record)
-        for name, (get, kind) in fields.items()
-        if name != "id"
-    }
-
-
-PERSON_FIELDS: Fields = {
-    name: (operator.attrgetter(name), kind)
-    for name, kind in (
-        ("id", "str"),
-        ("email", "str"),
-        ("first_name", "str"),
-        ("last_name", "str"),
-        ("full_name", "str"),
-        ("disabled", "bool"),
-        ("unsubscribed", "bool"),
-        ("registration_status", "str"),
-        ("activated_at", "datetime"),
-        ("created_at", "datetime"),
-        ("updated_at", "datetime"),
-        ("last_active_at", "datetime"),
-        ("deactivated_at", "datetime"),
-    )
-}
-
-
-def render_person(ds: Dataset, base: str, p: Person) -> dict[str, Any]:
-    groups = sorted(ds.person_groups.get(p.id, ()))
-    return {
-        "id": p.id,
-        "type": "people",
-        "attributes": attributes(PERSON_FIELDS, p),
-        "relationships": {"groups": {"data": [ref("groups", g) for g in groups]}},
-        "links": {
-            "self": {"href": f"{base}/v2/people/{p.id}", "methods": ["get", "patch", "delete"]}
-        },
-    }
-
-
-def group_fields(ds: Dataset) -> Fields:
-    def members(group: Group) -> int:
-        return len(ds.memberships.get(group.id, ()))
-
-    return {
-        "id": (operator.attrgetter("id"), "str"),
-        "name": (operator.attrgetter("name"), "str"),
-        "memberships_count": (members, "number"),
-        "created_at": (operator.attrgetter("created_at"), "datetime"),
-        "updated_at": (operator.attrgetter("updated_at"), "datetime"),
-    }
-
-
-def render_group(ds: Dataset, base: str, g: Group) -> dict[str, Any]:
-    return {
-        "id": g.id,
-        "type": "groups",
-        "attributes": attributes(group_fields(ds), g),
-        "links": {
-            "self": {"href": f"{base}/v2/groups/{g.id}", "methods": ["get", "patch", "delete"]}
-        },
-    }
-
-
-MEMBERSHIP_FIELDS: Fields = {
-    "id": (operator.attrgetter("id"), "str"),
-    "person_id": (operator.attrgetter("person_id"), "str"),
-    "created_at": (operator.attrgetter("created_at"), "datetime"),
-}
-
-
-def render_membership(ds: Dataset, base: str, m: Membership) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "type": "memberships",
-        "attributes": {"created_at": timestamp(m.created_at)},
-        "relationships": {
-            "person": {"data": ref("people", m.person_id)},
-            "group": {"data": ref("groups", m.group_id)},
-        },
-    }
-
-
-def course_fields(ds: Dataset) -> Fields:
-    def enrollments(course: Course) -> int:
-        return len(ds.enrollments.get(course.id, ()))
-
-    fields: Fields = {
-        name: (operator.attrgetter(name), kind)
-        for name, kind in (
-            ("id", "str"),
-            ("name", "str"),
-            ("status", "str"),
-            ("permalink", "str"),
-            ("created_at", "datetime"),
-            ("updated_at", "datetime"),
-        )
-    }
-    fields["enrollments_count"] = (enrollments, "number")
-    return fields
-
-
-def render_course(ds: Dataset, base: str, c: Course) -> dict[str, Any]:
-    href = f"{base}/v2/courses/{c.id}"
-    return {
-        "id": c.id,
-        "type": "courses",
-        "attributes": attributes(course_fields(ds), c),
-        "relationships": {"categories": {"data": []}},
-        "links": {
-            "self": {"href": href, "meta": {"methods": ["get"]}},
-            "enrollments": {"href": f"{href}/enrollments", "meta": {"methods": ["get"]}},
-            "enroll": {
-                "href": f"https://academy.example.com/c/{c.permalink}",
-                "meta": {"methods": ["get"]},
-            },
-        },
-    }
-
-
-ITEM_FIELDS: Fields = {
-    name: (operator.attrgetter(name), kind)
-    for name, kind in (
-        ("id", "str"),
-        ("person_id", "str"),
-        ("resource_id", "str"),
-        ("resource_type", "str"),
-        ("name", "str"),
-        ("progress_status", "str"),
-        ("progress", "number"),
-        ("enrolled_at", "datetime"),
-        ("started_at", "datetime"),
-        ("completed_at", "datetime"),
-        ("last_active_at", "datetime"),
-        ("expires_at", "datetime"),
-        ("updated_at", "datetime"),
-    )
-}
-ITEM_FIELDS["course_id"] = ITEM_FIELDS["resource_id"]
-
-
-def render_enrollment(ds: Dataset, base: str, item: TranscriptItem) -> dict[str, Any]:
-    return {
-        "id": item.enrollment_id,
-        "type": "enrollments",
-        "attributes": {
-            "person_id": item.person_id,
-            "course_id": item.resource_id,
-            "progress": item.progress,
-            "enrolled_at": timestamp(item.enrolled_at),
-            "last_active_on": timestamp(item.last_active_at),
-            "updated_at": timestamp(item.updated_at),
-        },
-        "relationships": {"person": {"data": ref("people", item.person_id)}},
-    }
-
-
-def render_transcript_item(ds: Dataset, base: str, item: TranscriptItem) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "id": item.id,
-        "type": "transcript_items",
-        "attributes": {
-            "resource_id": item.resource_id,
-            "resource_type": item.resource_type,
-            "name": item.name,
-            "progress_status": item.progress_status,
-            "progress": item.progress,
-            "enrolled_at": timestamp(item.enrolled_at),
-            "started_at": timestamp(item.started_at),
-            "completed_at": timestamp(item.completed_at),
-            "last_active_at": timestamp(item.last_active_at),
-            "expires_at": timestamp(item.expires_at),
-        },
-        "links": {},
-    }
-    if item.progress_status == "completed":
-        record["links"]["certificate"] = {
-            "href": f"https://academy.example.com/certificates/{item.id}"
-        }
-    return record
-
-
-def render_properties(ds: Dataset, base: str, course_id: str) -> dict[str, Any]:
-    return {
-        "id": course_id,
-        "type": "course_properties",
-        "attributes": {"properties": dict(ds.course_properties[course_id])},
-    }
 
 
 # --- query parameters ----------------------------------------------------------------------
@@ -403,6 +208,15 @@ def positive(request: Request, name: str, default: int) -> int:
     return value
 
 
+def page_number(request: Request, state: SandboxState) -> int:
+    """`page`, from 1. Whether the vendor refuses `page=0` (as here by default) or reads it as
+    the first page (as an older third-party client expects) is unknown: a knob decides."""
+    raw = request.query_params.get("page", "").strip()
+    if raw.isdigit() and int(raw) == 0 and state.knobs.northpass_page_zero == "first_page":
+        return 1
+    return positive(request, "page", 1)
+
+
 def query_rows(
     records: Iterable[Any], conditions: list[Callable[[Any], bool]], keys: list[tuple[Getter, bool]]
 ) -> list[Any]:
@@ -422,7 +236,10 @@ def page_url(base_url: str, params: list[tuple[str, str]], page: int) -> str:
 
 
 def links(request: Request, state: SandboxState, page: int, has_next: bool) -> dict[str, Any]:
-    base_url = str(request.url.replace(query=""))
+    """`self`, `prev`, `next`: absolute URLs as documented, or (a knob, since clients differ in
+    what they cope with) relative to the API root, e.g. `/v2/people?limit=100&page=2`."""
+    relative = state.knobs.northpass_next_link_style == "relative"
+    base_url = request.url.path if relative else str(request.url.replace(query=""))
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
     result: dict[str, Any] = {"self": page_url(base_url, params, page)}
     if page > 1:
@@ -444,12 +261,16 @@ def listing(
     state: SandboxState,
     name: str,
     records: Callable[[], Iterable[Any]],
-    fields: Fields,
-    render: Callable[[Dataset, str, Any], dict[str, Any]],
+    record_type: RecordType,
+    render: Render | None = None,
 ) -> Response:
-    """One page of a collection, with Northpass's paging, filtering, sorting and links."""
+    """One page of a collection, with Northpass's paging, filtering, sorting and links; the
+    record type's table says what can be filtered and sorted on and (unless `render` is given)
+    how each record looks."""
     knobs, ds = state.knobs, state.dataset
-    page = positive(request, "page", 1)
+    render = render or record_type.render
+    fields = record_type.fields(ds)
+    page = page_number(request, state)
     limit = min(
         positive(request, "limit", knobs.northpass_default_page_size),
         knobs.northpass_max_page_size,
@@ -506,14 +327,14 @@ async def body_data(request: Request) -> Any:
 # --- handlers -----------------------------------------------------------------------------
 
 
-def person_renderer(state: SandboxState) -> Callable[[Dataset, str, Person], dict[str, Any]]:
-    """`render_person`, less the attributes the `northpass_people_omit` knob leaves out."""
+def person_renderer(state: SandboxState) -> Render:
+    """A person as `PERSON` renders them, less the attributes `northpass_people_omit` names."""
     omit = state.knobs.northpass_people_omit
     if not omit:
-        return render_person
+        return PERSON.render
 
     def render(ds: Dataset, base: str, person: Person) -> dict[str, Any]:
-        record = render_person(ds, base, person)
+        record = PERSON.render(ds, base, person)
         record["attributes"] = {k: v for k, v in record["attributes"].items() if k not in omit}
         return record
 
@@ -522,13 +343,11 @@ def person_renderer(state: SandboxState) -> Callable[[Dataset, str, Person], dic
 
 async def list_people(request: Request, state: SandboxState) -> Response:
     ds = state.dataset
-    return listing(
-        request, state, "people", ds.people.values, PERSON_FIELDS, person_renderer(state)
-    )
+    return listing(request, state, "people", ds.people.values, PERSON, person_renderer(state))
 
 
 def one(
-    request: Request, state: SandboxState, table: Mapping[str, Any], kind: str, render: Any
+    request: Request, state: SandboxState, table: Mapping[str, Any], kind: str, render: Render
 ) -> Response:
     """`GET /v2/{collection}/{id}`: the record as a JSON:API document, or a 404."""
     ds = state.dataset
@@ -566,16 +385,16 @@ async def create_person(request: Request, state: SandboxState) -> Response:
         person = ds.add_person(
             email, str(attributes.get("first_name") or ""), str(attributes.get("last_name") or "")
         )
-        return document({"data": render_person(ds, root(request), person)}, 201)
+        return document({"data": PERSON.render(ds, root(request), person)}, 201)
 
 
 async def list_groups(request: Request, state: SandboxState) -> Response:
     ds = state.dataset
-    return listing(request, state, "groups", ds.groups.values, group_fields(ds), render_group)
+    return listing(request, state, "groups", ds.groups.values, GROUP)
 
 
 async def get_group(request: Request, state: SandboxState) -> Response:
-    return one(request, state, state.dataset.groups, "Group", render_group)
+    return one(request, state, state.dataset.groups, "Group", GROUP.render)
 
 
 async def create_group(request: Request, state: SandboxState) -> Response:
@@ -596,9 +415,10 @@ async def create_group(request: Request, state: SandboxState) -> Response:
                 return error(
                     state, 409, "Conflict", "Name has already been taken", "/data/attributes/name"
                 )
-            return document({"data": render_group(ds, root(request), existing)})
-        group = ds.add_group(name)
-        return document({"data": render_group(ds, root(request), group)}, 201)
+            return document({"data": GROUP.render(ds, root(request), existing)})
+        description = attributes.get("description")
+        group = ds.add_group(name, description=str(description) if description else None)
+        return document({"data": GROUP.render(ds, root(request), group)}, 201)
 
 
 async def update_group(request: Request, state: SandboxState) -> Response:
@@ -612,7 +432,7 @@ async def update_group(request: Request, state: SandboxState) -> Response:
         if group_id not in ds.groups:
             return not_found(state, "Group")
         group = ds.rename_group(group_id, str(attributes.get("name") or ds.groups[group_id].name))
-        return document({"data": render_group(ds, root(request), group)})
+        return document({"data": GROUP.render(ds, root(request), group)})
 
 
 async def delete_group(request: Request, state: SandboxState) -> Response:
@@ -629,9 +449,7 @@ async def list_memberships(request: Request, state: SandboxState) -> Response:
     members = ds.memberships.get(request.path_params["id"])
     if members is None:
         return not_found(state, "Group")
-    return listing(
-        request, state, "memberships", members.values, MEMBERSHIP_FIELDS, render_membership
-    )
+    return listing(request, state, "memberships", members.values, MEMBERSHIP)
 
 
 async def change_members(request: Request, state: SandboxState) -> Response:
@@ -664,11 +482,11 @@ async def change_members(request: Request, state: SandboxState) -> Response:
 
 async def list_courses(request: Request, state: SandboxState) -> Response:
     ds = state.dataset
-    return listing(request, state, "courses", ds.courses.values, course_fields(ds), render_course)
+    return listing(request, state, "courses", ds.courses.values, COURSE)
 
 
 async def get_course(request: Request, state: SandboxState) -> Response:
-    return one(request, state, state.dataset.courses, "Course", render_course)
+    return one(request, state, state.dataset.courses, "Course", COURSE.render)
 
 
 async def list_enrollments(request: Request, state: SandboxState) -> Response:
@@ -677,7 +495,7 @@ async def list_enrollments(request: Request, state: SandboxState) -> Response:
     if course_id not in ds.courses:
         return not_found(state, "Course")
     enrolled = ds.enrollments.get(course_id, {})
-    return listing(request, state, "enrollments", enrolled.values, ITEM_FIELDS, render_enrollment)
+    return listing(request, state, "enrollments", enrolled.values, ENROLLMENT)
 
 
 async def list_course_properties(request: Request, state: SandboxState) -> Response:
@@ -686,8 +504,7 @@ async def list_course_properties(request: Request, state: SandboxState) -> Respo
     def visible() -> list[str]:
         return [cid for cid in ds.course_properties if cid not in ds.forbidden_property_ids]
 
-    fields: Fields = {"id": (lambda cid: cid, "str")}
-    return listing(request, state, "course_properties", visible, fields, render_properties)
+    return listing(request, state, "course_properties", visible, COURSE_PROPERTIES)
 
 
 async def get_course_properties(request: Request, state: SandboxState) -> Response:
@@ -700,7 +517,7 @@ async def get_course_properties(request: Request, state: SandboxState) -> Respon
             )
         if course_id not in ds.course_properties:
             return not_found(state, "Course")
-        return document({"data": render_properties(ds, root(request), course_id)})
+        return document({"data": COURSE_PROPERTIES.render(ds, root(request), course_id)})
 
 
 async def list_transcript(request: Request, state: SandboxState) -> Response:
@@ -708,9 +525,7 @@ async def list_transcript(request: Request, state: SandboxState) -> Response:
     items = ds.transcripts.get(request.path_params["id"])
     if not items or request.path_params["id"] not in ds.people:
         return not_found(state, "Transcript")
-    return listing(
-        request, state, "transcripts", lambda: items, ITEM_FIELDS, render_transcript_item
-    )
+    return listing(request, state, "transcripts", lambda: items, TRANSCRIPT_ITEM)
 
 
 def routes() -> list[Route]:
