@@ -97,6 +97,25 @@ function toast(text, bad = false) {
 const STATUS_PILL = { success: "pill-ok", failed: "pill-bad", running: "pill-run" };
 const pill = (status, text) => h("span", { class: `pill ${STATUS_PILL[status] || "pill-muted"}` }, text || status);
 
+/** Previous/next buttons for the paragraph `containerId`; `go(page)` shows that page (it may
+ * return a promise) and the button pressed keeps the focus, for keyboard users. */
+function pager(page, pages, what, go, containerId) {
+  if (pages <= 1) return [];
+  const move = (to, which) => Promise.resolve(go(to)).then(() => {
+    const box = $(containerId);
+    const again = box && (box.querySelector(`button[data-pager="${which}"]:not(:disabled)`) ||
+      box.querySelector("button:not(:disabled)"));
+    if (again) again.focus();
+  });
+  return [
+    h("button", { class: "small", type: "button", "data-pager": "previous", disabled: page === 0,
+      onclick: () => move(page - 1, "previous") }, "‹ Previous"),
+    ` page ${page + 1} of ${pages} (${what}) `,
+    h("button", { class: "small", type: "button", "data-pager": "next", disabled: page >= pages - 1,
+      onclick: () => move(page + 1, "next") }, "Next ›"),
+  ];
+}
+
 // ---------------------------------------------------------------- API access
 
 class Unauthorized extends Error {}
@@ -114,14 +133,17 @@ async function api(path, options = {}) {
   });
   if (response.status === 401) throw new Unauthorized();
   const body = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) {
-    const detail = body && body.detail;
-    const message = Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : detail;
-    const error = new Error(message || `${response.status} ${response.statusText}`);
-    error.status = response.status;
-    throw error;
-  }
+  if (!response.ok) throw failure(response, body);
   return body;
+}
+
+/** The error to throw for an answer that is not ok: the API's `detail`, or the status line. */
+function failure(response, body) {
+  const detail = body && body.detail;
+  const message = Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : detail;
+  const error = new Error(message || `${response.status} ${response.statusText}`);
+  error.status = response.status;
+  return error;
 }
 
 // ---------------------------------------------------------------- sign in / out
@@ -518,13 +540,8 @@ async function loadLinks() {
 }
 
 function linksPager(pages) {
-  if (pages <= 1) return [];
   const go = (page) => { linksPage = page; renderLinks(); };
-  return [
-    h("button", { class: "small", type: "button", disabled: linksPage === 0, onclick: () => go(linksPage - 1) }, "‹ Previous"),
-    ` page ${linksPage + 1} of ${pages} (${number(links.length)} groups) `,
-    h("button", { class: "small", type: "button", disabled: linksPage >= pages - 1, onclick: () => go(linksPage + 1) }, "Next ›"),
-  ];
+  return pager(linksPage, pages, `${number(links.length)} groups`, go, "links-more");
 }
 
 function renderLinks() {
