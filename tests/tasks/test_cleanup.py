@@ -90,6 +90,7 @@ def test_partner_snapshots_are_kept_unless_a_retention_is_set(engine: Engine) ->
     today = utcnow()
     with engine.begin() as c:
         partner = c.execute(insert(partners).values(impartner_id=1, account_name="Acme"))
+        assert partner.inserted_primary_key is not None
         pid = partner.inserted_primary_key[0]
         for age in (0, 10, 400):
             c.execute(

@@ -64,7 +64,8 @@ def partner_users(engine: Engine) -> dict[int, dict[str, set[str]]]:
         for m in c.execute(select(lms_group_members)):
             partner = groups.get(m.group_id)
             if (
-                partner in active
+                partner is not None
+                and partner in active
                 and m.status == "confirmed"
                 and m.deleted_at is None
                 and m.user_id in live_users
@@ -85,7 +86,7 @@ def certified(engine: Engine, now: datetime) -> dict[int, dict[tuple[str, str], 
     """partner id → counted (user, course) → expiry (None: never), recomputed from rows."""
     users = partner_users(engine)
     with engine.connect() as c:
-        npcu = dict(c.execute(select(lms_courses.c.id, lms_courses.c.npcu_value)).all())
+        npcu = dict(c.execute(select(lms_courses.c.id, lms_courses.c.npcu_value)).tuples().all())
         enrollments = c.execute(select(lms_enrollments)).all()
     result: dict[int, dict[tuple[str, str], datetime | None]] = {}
     for partner_id, members in users.items():
@@ -116,7 +117,7 @@ def all_items(client: TestClient, **params: Any) -> list[dict[str, Any]]:
 def test_every_partner_number_is_the_rule_recomputed(engine: Engine, synced: TestClient) -> None:
     now = utcnow()
     with engine.connect() as c:
-        npcu = dict(c.execute(select(lms_courses.c.id, lms_courses.c.npcu_value)).all())
+        npcu = dict(c.execute(select(lms_courses.c.id, lms_courses.c.npcu_value)).tuples().all())
         live = c.scalar(select(partners.c.id).where(partners.c.deleted_at.is_(None)).limit(1))
     expected = certified(engine, now)
     users = partner_users(engine)

@@ -1,7 +1,7 @@
 """Each partner's numbers, one snapshot per UTC day, for the trend in the partner view.
 
 The push records them (the day's last run wins). They are kept for as long as the operator
-wants: `cleanup` prunes them only when PARTNERSYNC_SNAPSHOT_RETENTION_DAYS is set.
+wants: `cleanup` prunes them only when PARTNERSYNC_KEEP_SNAPSHOTS_DAYS is set.
 """
 
 from __future__ import annotations

@@ -97,6 +97,25 @@ function toast(text, bad = false) {
 const STATUS_PILL = { success: "pill-ok", failed: "pill-bad", running: "pill-run" };
 const pill = (status, text) => h("span", { class: `pill ${STATUS_PILL[status] || "pill-muted"}` }, text || status);
 
+/** Previous/next buttons for the paragraph `containerId`; `go(page)` shows that page (it may
+ * return a promise) and the button pressed keeps the focus, for keyboard users. */
+function pager(page, pages, what, go, containerId) {
+  if (pages <= 1) return [];
+  const move = (to, which) => Promise.resolve(go(to)).then(() => {
+    const box = $(containerId);
+    const again = box && (box.querySelector(`button[data-pager="${which}"]:not(:disabled)`) ||
+      box.querySelector("button:not(:disabled)"));
+    if (again) again.focus();
+  });
+  return [
+    h("button", { class: "small", type: "button", "data-pager": "previous", disabled: page === 0,
+      onclick: () => move(page - 1, "previous") }, "‹ Previous"),
+    ` page ${page + 1} of ${pages} (${what}) `,
+    h("button", { class: "small", type: "button", "data-pager": "next", disabled: page >= pages - 1,
+      onclick: () => move(page + 1, "next") }, "Next ›"),
+  ];
+}
+
 // ---------------------------------------------------------------- API access
 
 class Unauthorized extends Error {}
@@ -114,14 +133,41 @@ async function api(path, options = {}) {
   });
   if (response.status === 401) throw new Unauthorized();
   const body = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) {
-    const detail = body && body.detail;
-    const message = Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : detail;
-    const error = new Error(message || `${response.status} ${response.statusText}`);
-    error.status = response.status;
-    throw error;
-  }
+  if (!response.ok) throw failure(response, body);
   return body;
+}
+
+/** The error to throw for an answer that is not ok: the API's `detail`, or the status line. */
+function failure(response, body) {
+  const detail = body && body.detail;
+  const message = Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : detail;
+  const error = new Error(message || `${response.status} ${response.statusText}`);
+  error.status = response.status;
+  return error;
+}
+
+/** Fetch a CSV with the token and save it: a plain link could not send the Authorization header. */
+async function download(path, fallbackName, button) {
+  if (button) button.disabled = true;
+  try {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const headers = { Accept: "text/csv" };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const response = await fetch(path, { headers, cache: "no-store" });
+    if (response.status === 401) throw new Unauthorized();
+    if (!response.ok) throw failure(response, await response.json().catch(() => null));
+    const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const filename = named ? named[1] : fallbackName;
+    const url = URL.createObjectURL(await response.blob());
+    const link = h("a", { href: url, download: filename, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);  // the download has long started by then
+    toast(`Saved ${filename}`);
+  } finally {
+    if (button) button.disabled = false;
+  }
 }
 
 // ---------------------------------------------------------------- sign in / out
@@ -206,7 +252,7 @@ async function refreshAll() {
   await Promise.all([loadTasks(), loadStats(), loadHealth()]);
   state.runSignature = state.tasks.map((t) => `${t.running_log_id}:${t.last_run && t.last_run.id}`).join(",");
   fillTaskFilter();
-  await Promise.all([loadHistory(), loadApiUsage(), loadLinks(), loadSuggestions()]);
+  await Promise.all([loadHistory(), loadApiUsage(), loadPartnersPanel(), loadLinks(), loadSuggestions()]);
   renderTasks();
   renderSummary();
   $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -502,6 +548,338 @@ async function loadApiUsage() {
   }));
 }
 
+// ---------------------------------------------------------------- partners
+
+const PARTNERS_PAGE = 25;
+const PEOPLE_PAGE = 25;
+const TREND_DAYS = 365;
+const partnerView = {
+  sort: "name",
+  order: "asc",
+  page: 0,
+  items: [],
+  total: 0,
+  seq: 0,           // drops answers overtaken by a newer search
+  timer: null,
+  open: null,       // id of the partner whose detail is shown
+  detail: null,
+  history: [],
+  groups: [],
+  peoplePage: 0,
+  detailSeq: 0,
+};
+
+const day = (iso) => (iso ? new Date(iso).toLocaleDateString([], { year: "numeric", month: "short", day: "numeric" }) : "–");
+const utcDay = (text) => new Date(`${text}T00:00:00Z`).toLocaleDateString([], {
+  timeZone: "UTC", year: "numeric", month: "short", day: "numeric" });
+
+/** The filters and order chosen, as query parameters (also for the CSV). */
+function partnerFilters() {
+  const params = new URLSearchParams();
+  const q = $("partners-q").value.trim();
+  if (q) params.set("q", q);
+  if ($("partners-tier").value) params.set("tier", $("partners-tier").value);
+  if ($("partners-active").checked) params.set("active", "true");
+  params.set("sort", partnerView.sort);
+  params.set("order", partnerView.order);
+  return params;
+}
+
+async function loadPartnersPanel() {
+  await loadPartnerTiers();
+  await loadPartners();
+  if (partnerView.open !== null) await loadPartnerDetail(false);
+}
+
+/** The tier filter offers the tiers the partners have (one spelling per tier, any case). */
+async function loadPartnerTiers() {
+  const all = await api("/api/partners?limit=5000&sort=id");
+  const tiers = new Map();
+  for (const partner of all.items) {
+    if (partner.tier && !tiers.has(partner.tier.toLowerCase())) tiers.set(partner.tier.toLowerCase(), partner.tier);
+  }
+  const names = [...tiers.values()].sort((a, b) => a.localeCompare(b));
+  const select = $("partners-tier");
+  const current = select.value;
+  select.replaceChildren(h("option", { value: "" }, "All tiers"), ...names.map((t) => h("option", { value: t }, t)));
+  select.value = names.includes(current) ? current : "";
+}
+
+async function loadPartners() {
+  const params = partnerFilters();
+  params.set("limit", String(PARTNERS_PAGE));
+  params.set("offset", String(partnerView.page * PARTNERS_PAGE));
+  const seq = ++partnerView.seq;
+  const page = await api(`/api/partners?${params}`);
+  if (seq !== partnerView.seq) return;
+  const pages = Math.max(1, Math.ceil(page.total / PARTNERS_PAGE));
+  if (partnerView.page >= pages) {  // fewer partners than before: show the last page
+    partnerView.page = pages - 1;
+    await loadPartners();
+    return;
+  }
+  partnerView.items = page.items;
+  partnerView.total = page.total;
+  renderPartners();
+}
+
+function sortPartners(field, first) {
+  if (partnerView.sort === field) partnerView.order = partnerView.order === "asc" ? "desc" : "asc";
+  else {
+    partnerView.sort = field;
+    partnerView.order = first || "asc";
+  }
+  partnerView.page = 0;
+  return guard(loadPartners());
+}
+
+function renderPartners() {
+  for (const th of $("partners").tHead.rows[0].cells) {
+    if (!th.dataset.sort) continue;
+    if (th.dataset.sort === partnerView.sort) th.setAttribute("aria-sort", partnerView.order === "asc" ? "ascending" : "descending");
+    else th.removeAttribute("aria-sort");
+  }
+  const pages = Math.max(1, Math.ceil(partnerView.total / PARTNERS_PAGE));
+  const go = (page) => { partnerView.page = page; return guard(loadPartners()); };
+  $("partners-more").replaceChildren(...pager(partnerView.page, pages, `${number(partnerView.total)} partners`, go, "partners-more"));
+  const body = $("partners").tBodies[0];
+  if (partnerView.items.length === 0) {
+    const filtered = $("partners-q").value.trim() || $("partners-tier").value || $("partners-active").checked;
+    body.replaceChildren(h("tr", {}, h("td", { colspan: 8, class: "empty" },
+      filtered ? "No partners match." : "No partners yet (run impartner_sync first?).")));
+    return;
+  }
+  body.replaceChildren(...partnerView.items.map(partnerRow));
+}
+
+function partnerRow(p) {
+  const open = partnerView.open === p.id;
+  const toggle = () => guard(openPartner(p.id));
+  return h("tr", { class: open ? "partner open" : "partner", "data-partner": p.id,
+    onclick: (event) => { if (!event.target.closest("button")) toggle(); } },
+    h("td", {},
+      h("button", { class: "linkish partner-name", type: "button", "aria-expanded": open ? "true" : "false",
+        "aria-controls": "partner-detail", onclick: toggle }, p.name || "(no name)"),
+      h("div", { class: "muted small" }, `Impartner ${p.impartner_id}`,
+        p.is_active ? null : [" ", h("span", { class: "tag" }, "inactive")])),
+    h("td", {}, p.tier || h("span", { class: "muted" }, "–")),
+    h("td", { class: "num" }, number(p.certification_count)),
+    h("td", { class: "num" }, number(p.total_npcu)),
+    h("td", { class: "num" }, number(p.certified_users)),
+    h("td", { class: "num" }, number(p.partner_users)),
+    h("td", { class: "num" }, expiring(p.expiring_90d)),
+    h("td", {}, driftMarker(p)));
+}
+
+const expiring = (n) => (n ? h("span", { class: "tag warn", title: "counted certifications expiring within 90 days" }, number(n)) : "0");
+
+/** "⚠ CRM 12 ≠ 14" when Impartner (as last read back) holds other numbers than the rule gives. */
+function driftMarker(p) {
+  if (!p.crm_read_at) {
+    return h("span", { class: "muted small", title: "the push has not read this partner back from Impartner" },
+      p.last_pushed_at ? "not read back" : "not pushed");
+  }
+  const held = `Impartner holds ${number(p.crm_certification_count)} certifications and ${number(p.crm_total_npcu)} NPCU ` +
+    `(read ${localTime(p.crm_read_at)}); the rule gives ${number(p.certification_count)} and ${number(p.total_npcu)}`;
+  if (!p.drift) return h("span", { class: "muted small", title: held }, "✓ in sync");
+  const parts = [];
+  if (p.crm_certification_count !== p.certification_count) parts.push(`${number(p.crm_certification_count)} ≠ ${number(p.certification_count)}`);
+  if (p.crm_total_npcu !== p.total_npcu) parts.push(`${number(p.crm_total_npcu)} ≠ ${number(p.total_npcu)} NPCU`);
+  return h("span", { class: "tag warn drift", title: held }, `⚠ CRM ${parts.join(" · ")}`);
+}
+
+async function openPartner(id) {
+  if (partnerView.open === id) {
+    closePartner();
+    return;
+  }
+  partnerView.open = id;
+  partnerView.peoplePage = 0;
+  renderPartners();
+  await loadPartnerDetail(true);
+}
+
+function closePartner() {
+  const id = partnerView.open;
+  partnerView.open = null;
+  partnerView.detail = null;
+  partnerView.detailSeq++;
+  $("partner-detail").hidden = true;
+  $("partner-detail").replaceChildren();
+  renderPartners();
+  const row = document.querySelector(`#partners tr[data-partner="${id}"] button.partner-name`);
+  if (row) row.focus();
+}
+
+async function loadPartnerDetail(focus) {
+  const id = partnerView.open;
+  if (id === null) return;
+  const seq = ++partnerView.detailSeq;
+  let detail, history, groups;
+  try {
+    [detail, history, groups] = await Promise.all([
+      api(`/api/partners/${id}`),
+      api(`/api/partners/${id}/history?days=${TREND_DAYS}`),
+      api("/api/links?limit=5000"),
+    ]);
+  } catch (error) {
+    if (error.status === 404 && seq === partnerView.detailSeq) {
+      toast("That partner is no longer there.", true);
+      closePartner();
+      return;
+    }
+    throw error;
+  }
+  if (seq !== partnerView.detailSeq) return;  // closed, or another partner opened meanwhile
+  const byId = new Map(groups.map((g) => [g.group_id, g]));
+  partnerView.detail = detail;
+  partnerView.history = history;
+  partnerView.groups = detail.group_ids.map((g) => byId.get(g) || { group_id: g, group_name: null, link: null });
+  renderPartnerDetail();
+  if (focus) $("partner-detail-title").focus();
+}
+
+function renderPartnerDetail() {
+  const d = partnerView.detail;
+  const panel = $("partner-detail");
+  panel.hidden = false;
+  panel.replaceChildren(
+    h("div", { class: "block-head" },
+      h("div", {},
+        h("h3", { id: "partner-detail-title", class: "partner-title", tabindex: "-1" }, d.name || "(no name)"),
+        h("div", { class: "muted small" },
+          `Impartner ${d.impartner_id} · ${d.tier || "no tier"} · ${d.is_active ? "active" : "inactive"}`)),
+      h("div", { class: "filters" },
+        h("button", { type: "button", "data-action": "people-csv", title: "one row per certification",
+          onclick: (event) => guard(download(`/api/partners/${d.id}/users.csv`, `partner-${d.id}-users.csv`, event.currentTarget)) },
+          "People CSV"),
+        h("button", { type: "button", "aria-label": "close the partner detail", onclick: closePartner }, "Close"))),
+    h("div", { class: "detail-grid" },
+      h("div", { class: "partner-numbers" }, h("h3", {}, "Numbers"), partnerNumbers(d)),
+      h("div", { class: "partner-groups" }, h("h3", {}, `Groups (${partnerView.groups.length})`), partnerGroups(partnerView.groups)),
+      h("div", { class: "partner-trend" }, h("h3", {}, `Trend · ${TREND_DAYS} days`), trendChart(partnerView.history))),
+    h("div", { class: "people", id: "partner-people" }, peopleTable(d.users)));
+}
+
+function partnerNumbers(d) {
+  const pushed = d.last_pushed_at
+    ? `${number(d.pushed_certification_count)} · ${number(d.pushed_total_npcu)} NPCU, ${shortTime(d.last_pushed_at)}`
+    : "never";
+  const crm = d.crm_read_at
+    ? [`${number(d.crm_certification_count)} · ${number(d.crm_total_npcu)} NPCU `, driftMarker(d)]
+    : driftMarker(d);
+  return h("dl", { class: "meta" },
+    h("dt", {}, "Certifications"), h("dd", {}, h("b", {}, number(d.certification_count))),
+    h("dt", {}, "NPCU"), h("dd", {}, h("b", {}, number(d.total_npcu))),
+    h("dt", {}, "Certified users"), h("dd", {}, `${number(d.certified_users)} of ${number(d.partner_users)} partner users`),
+    h("dt", {}, "Expiring ≤ 90 d"), h("dd", {}, expiring(d.expiring_90d)),
+    h("dt", {}, "Last pushed"), h("dd", { title: localTime(d.last_pushed_at) }, pushed),
+    h("dt", {}, "Impartner holds"), h("dd", { title: localTime(d.crm_read_at) }, crm));
+}
+
+function partnerGroups(groups) {
+  if (groups.length === 0) return h("p", { class: "muted small" }, "No group is linked to this partner (link one in Group ↔ partner links).");
+  return h("ul", { class: "plain-list" }, ...groups.map((g) => h("li", { "data-group": g.group_id },
+    h("button", { class: "linkish", type: "button", title: "show this group in Group ↔ partner links",
+      onclick: () => guard(showGroup(g.group_id)) }, g.group_name || g.group_id), " ",
+    g.link ? h("span", { class: `tag ${g.link}` }, g.link) : null,
+    h("div", { class: "muted small" }, g.group_id))));
+}
+
+async function showGroup(groupId) {
+  $("links-q").value = groupId;
+  $("links-unlinked").checked = false;
+  linksPage = 0;
+  await loadLinks();
+  $("links-q").focus();
+  $("links-panel").scrollIntoView({ block: "start" });
+}
+
+/** Certifications (a line with a point per snapshot) and NPCU (dashed) over the days, each
+ * line scaled from 0 to its own maximum; an SVG built with DOM calls, no chart library. */
+function trendChart(history) {
+  if (history.length === 0) return h("div", { class: "chart-empty" }, "No snapshots yet: the push records one a day.");
+  const W = 320, H = 110, PAD = 8;
+  const times = history.map((p) => Date.parse(`${p.day}T00:00:00Z`));
+  const first = times[0], span = times[times.length - 1] - first;
+  const x = (i) => (span > 0 ? PAD + ((times[i] - first) / span) * (W - 2 * PAD) : W / 2);
+  const line = (key) => {
+    const max = Math.max(1, ...history.map((p) => p[key]));
+    const y = (v) => PAD + (1 - v / max) * (H - 2 * PAD);
+    return { max, points: history.map((p, i) => [x(i), y(p[key])]) };
+  };
+  const d = (points) => points.map(([px, py], i) => `${i ? "L" : "M"}${px.toFixed(1)} ${py.toFixed(1)}`).join(" ");
+  const certs = line("certification_count");
+  const npcu = line("total_npcu");
+  const last = history[history.length - 1];
+  const svg = s("svg", { class: "trend", viewBox: `0 0 ${W} ${H}`, role: "img",
+    "aria-label": `certifications and NPCU over ${history.length} snapshots, now ${last.certification_count} and ${last.total_npcu}` },
+    s("line", { class: "axis", x1: PAD, y1: H - PAD, x2: W - PAD, y2: H - PAD }),
+    s("path", { class: "npcu", d: d(npcu.points) }),
+    s("path", { class: "certs", d: d(certs.points) }),
+    ...certs.points.map(([px, py], i) => s("circle", { class: "pt", cx: px.toFixed(1), cy: py.toFixed(1), r: 2.6 },
+      s("title", {}, `${history[i].day}: ${history[i].certification_count} certifications, ${history[i].total_npcu} NPCU, ` +
+        `${history[i].certified_users} of ${history[i].partner_users} users certified`))));
+  return h("div", {},
+    svg,
+    h("div", { class: "trend-axis muted small" }, h("span", {}, utcDay(history[0].day)),
+      h("span", {}, history.length > 1 ? utcDay(last.day) : "")),
+    h("div", { class: "chart-legend" },
+      h("span", {}, h("i", { class: "line" }), `certifications (max ${number(certs.max)})`),
+      h("span", {}, h("i", { class: "line dashed" }), `NPCU (max ${number(npcu.max)})`)));
+}
+
+const MEMBERSHIP = {
+  group: "a confirmed member of a linked group",
+  contact: "linked to an active Impartner contact of the partner",
+  both: "a group member and linked to a contact",
+};
+
+function peopleTable(users) {
+  const pages = Math.max(1, Math.ceil(users.length / PEOPLE_PAGE));
+  partnerView.peoplePage = Math.min(partnerView.peoplePage, pages - 1);
+  const go = (page) => {
+    partnerView.peoplePage = page;
+    $("partner-people").replaceChildren(...peopleTable(partnerView.detail.users));
+  };
+  const shown = users.slice(partnerView.peoplePage * PEOPLE_PAGE, (partnerView.peoplePage + 1) * PEOPLE_PAGE);
+  return [
+    h("h3", {}, `People (${number(users.length)})`),
+    users.length === 0
+      ? h("p", { class: "muted small" }, "No partner users: no confirmed member of a linked group and no user linked to a contact.")
+      : h("div", { class: "table-wrap" }, h("table", { class: "plain people-table" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Email"), h("th", {}, "Membership"),
+          h("th", {}, "Certifications"))),
+        h("tbody", {}, ...shown.map(personRow)))),
+    h("p", { class: "muted small hint", id: "people-more" },
+      ...pager(partnerView.peoplePage, pages, `${number(users.length)} people`, go, "people-more")),
+  ];
+}
+
+function personRow(u) {
+  const name = [u.first_name, u.last_name].filter(Boolean).join(" ");
+  return h("tr", { "data-user": u.lms_user_id },
+    h("td", {}, name || h("span", { class: "muted" }, "(no name)"), h("div", { class: "muted small" }, u.lms_user_id)),
+    h("td", { class: "email" }, u.email || h("span", { class: "muted" }, "–")),
+    h("td", {}, h("span", { class: u.membership === "both" ? "tag manual" : "tag", title: MEMBERSHIP[u.membership] }, u.membership)),
+    h("td", {}, u.certifications.length
+      ? h("ul", { class: "certs" }, ...u.certifications.map(certification))
+      : h("span", { class: "muted" }, "no completed course")));
+}
+
+function certification(c) {
+  const expired = c.expires_at && new Date(c.expires_at).getTime() <= Date.now();
+  const expiry = !c.expires_at ? "never expires" : `${expired ? "expired" : "expires"} ${day(c.expires_at)}`;
+  return h("li", { class: c.counted ? "cert" : "cert not-counted", "data-course": c.course_id },
+    h("span", { class: "cert-name", title: `completed ${localTime(c.completed_at)}` }, c.course_name || c.course_id), " ",
+    h("span", { class: "muted small" }, `${number(c.npcu_value)} NPCU`), " ",
+    c.counted ? h("span", { class: "tag ok" }, "counted")
+      : h("span", { class: "tag bad" }, `not counted: ${c.not_counted_reason || "unknown"}`), " ",
+    c.course_retired ? [h("span", { class: "tag", title: "the course left the catalog; the certification counts until it expires" },
+      "retired course"), " "] : null,
+    h("span", { class: "muted small expiry" }, expiry));
+}
+
 // ---------------------------------------------------------------- partner links
 
 let linksTimer = null;
@@ -518,13 +896,8 @@ async function loadLinks() {
 }
 
 function linksPager(pages) {
-  if (pages <= 1) return [];
   const go = (page) => { linksPage = page; renderLinks(); };
-  return [
-    h("button", { class: "small", type: "button", disabled: linksPage === 0, onclick: () => go(linksPage - 1) }, "‹ Previous"),
-    ` page ${linksPage + 1} of ${pages} (${number(links.length)} groups) `,
-    h("button", { class: "small", type: "button", disabled: linksPage >= pages - 1, onclick: () => go(linksPage + 1) }, "Next ›"),
-  ];
+  return pager(linksPage, pages, `${number(links.length)} groups`, go, "links-more");
 }
 
 function renderLinks() {
@@ -623,6 +996,15 @@ document.addEventListener("DOMContentLoaded", () => {
   $("links-unlinked").addEventListener("change", () => { linksPage = 0; guard(loadLinks()); });
   $("links-q").addEventListener("input", () => { clearTimeout(linksTimer); linksTimer = setTimeout(() => { linksPage = 0; guard(loadLinks()); }, 250); });
   $("suggestions-status").addEventListener("change", () => guard(loadSuggestions()));
+  const partnersAgain = () => { partnerView.page = 0; guard(loadPartners()); };
+  $("partners-q").addEventListener("input", () => { clearTimeout(partnerView.timer); partnerView.timer = setTimeout(partnersAgain, 250); });
+  $("partners-tier").addEventListener("change", partnersAgain);
+  $("partners-active").addEventListener("change", partnersAgain);
+  $("partners-csv").addEventListener("click", (event) =>
+    guard(download(`/api/partners.csv?${partnerFilters()}`, "partners.csv", event.currentTarget)));
+  for (const th of document.querySelectorAll("#partners th[data-sort]")) {
+    th.querySelector("button").addEventListener("click", () => sortPartners(th.dataset.sort, th.dataset.first));
+  }
   loadHealth();
   if (sessionStorage.getItem(TOKEN_KEY)) start();
   else showLogin();
