@@ -74,7 +74,9 @@ def test_a_new_completion_reaches_impartner_with_only_that_partners_requests(
     before = count_of(engine, sandbox, partner_id)
     complete(sandbox, person, course)
     with engine.connect() as c:
-        impartner_id = c.scalar(select(partners.c.impartner_id).where(partners.c.id == partner_id))
+        impartner_id = c.execute(
+            select(partners.c.impartner_id).where(partners.c.id == partner_id)
+        ).scalar_one()
         pairs = c.execute(partner_user_pairs()).all()
     own = {user for p, user in pairs if p == partner_id}
     everyone = {user for _, user in pairs}
