@@ -1,9 +1,10 @@
 """`group_analysis`: LMS users who look like a partner's people but are not in its group.
 
-For every live partner-linked group, the partner's corporate email domains are those of its
-active contacts plus any configured for the group, minus public mail domains. Every live, active
-LMS user on one of those domains who is not a member of the group (confirmed or pending) becomes
-a suggestion of this run, unless the same suggestion was dismissed before. One set-based query
+For every live partner-linked group, the corporate email domains are those that count for its
+partner on the evidence of its active contacts, plus any configured for the group
+(`analysis_domains`). Every live, active LMS user on one of those domains who is not a member of
+the group (confirmed or pending) becomes a suggestion of this run, unless the same suggestion was
+dismissed before. One set-based query
 does it for all groups, joining on the indexed `email_domain` columns (no `LIKE '%@…'` scans).
 
 Suggestions are read and acted on here too (`latest_suggestions`, `accept`, `dismiss`), so the
@@ -14,7 +15,7 @@ CLI and the API share one implementation. Accepting adds a pending membership th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,20 +23,16 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Select,
-    and_,
     exists,
     func,
     insert,
-    literal,
     select,
-    true,
-    union,
     update,
 )
 
+from partnersync.config import Settings
 from partnersync.db.bulk import chunked
 from partnersync.db.schema import (
-    contacts,
     group_analysis_runs,
     group_analysis_suggestions,
     lms_group_members,
@@ -44,54 +41,28 @@ from partnersync.db.schema import (
     partners,
 )
 from partnersync.sync.context import SyncContext
+from partnersync.tasks.analysis_domains import CONFIGURED_DOMAIN, group_domains, live_group
 
 STREAM = "analysis.suggestions"
 MAX_GROUP_NOTES = 50
 
-
-def group_domains(
-    extra: Mapping[str, Sequence[str]], public: Iterable[str]
-) -> Select[tuple[str, str]]:
-    """(group id, corporate domain) for live groups linked to an active partner."""
-    live_group = and_(
-        lms_groups.c.deleted_at.is_(None),
-        partners.c.is_active == true(),
-        partners.c.deleted_at.is_(None),
-    )
-    from_contacts = (
-        select(lms_groups.c.id.label("group_id"), contacts.c.email_domain.label("domain"))
-        .join(partners, partners.c.id == lms_groups.c.partner_id)
-        .join(contacts, contacts.c.partner_id == partners.c.id)
-        .where(
-            live_group,
-            contacts.c.is_active == true(),
-            contacts.c.deleted_at.is_(None),
-            contacts.c.email_domain.is_not(None),
-        )
-    )
-    configured = [
-        select(literal(group_id).label("group_id"), literal(domain).label("domain"))
-        for group_id, domains in extra.items()
-        for domain in domains
-    ]
-    pairs = union(from_contacts, *configured).subquery("pairs")
-    return (
-        select(pairs.c.group_id, pairs.c.domain)
-        .join(lms_groups, lms_groups.c.id == pairs.c.group_id)
-        .join(partners, partners.c.id == lms_groups.c.partner_id)
-        .where(live_group, pairs.c.domain.not_in(list(public)))
-    )
+Key = tuple[str, str]
+"""(group id, user id): what a suggestion is about."""
 
 
-def candidates(
-    extra: Mapping[str, Sequence[str]], public: Iterable[str]
-) -> Select[tuple[str, str, str]]:
-    """(group id, user id, domain): users on a group's domains who are not in the group."""
-    domains = group_domains(extra, public).subquery("domains")
+def candidates(settings: Settings) -> Select[tuple[str, str, str, str]]:
+    """(group id, user id, domain, reason): users on a group's domains who are not in the
+    group."""
+    domains = group_domains(settings).subquery("domains")
     member = lms_group_members.c
     suggestion = group_analysis_suggestions.c
     return (
-        select(domains.c.group_id, lms_users.c.id.label("user_id"), domains.c.domain)
+        select(
+            domains.c.group_id,
+            lms_users.c.id.label("user_id"),
+            domains.c.domain,
+            domains.c.reason,
+        )
         .join(lms_users, lms_users.c.email_domain == domains.c.domain)
         .where(
             lms_users.c.deleted_at.is_(None),
@@ -107,26 +78,28 @@ def candidates(
                 suggestion.status == "dismissed",
             ),
         )
-        .distinct()
         .order_by(domains.c.group_id, lms_users.c.id)
     )
 
 
+def find(connection: Connection, settings: Settings) -> dict[Key, tuple[str, str]]:
+    """This run's suggestions, (domain, reason) by (group, user); a domain both counted and
+    configured is recorded as configured."""
+    found: dict[Key, tuple[str, str]] = {}
+    for group_id, user_id, domain, reason in connection.execute(candidates(settings)):
+        if (group_id, user_id) not in found or reason == CONFIGURED_DOMAIN:
+            found[group_id, user_id] = (domain, reason)
+    return found
+
+
 async def group_analysis(context: SyncContext) -> None:
-    settings = context.settings
     report = context.report.stream(STREAM)
     with context.write() as connection:
-        found = connection.execute(
-            candidates(settings.analysis_extra_domains, settings.public_email_domains)
-        ).all()
+        found = find(connection, context.settings)
         analysed = connection.scalar(
             select(func.count(func.distinct(lms_groups.c.id)))
             .join(partners, partners.c.id == lms_groups.c.partner_id)
-            .where(
-                lms_groups.c.deleted_at.is_(None),
-                partners.c.is_active == true(),
-                partners.c.deleted_at.is_(None),
-            )
+            .where(live_group())
         )
         run_id = connection.execute(
             insert(group_analysis_runs).values(
@@ -142,14 +115,14 @@ async def group_analysis(context: SyncContext) -> None:
                 "group_id": group_id,
                 "user_id": user_id,
                 "email_domain": domain,
-                "reason": "domain",
+                "reason": reason,
                 "status": "open",
             }
-            for group_id, user_id, domain in found
+            for (group_id, user_id), (domain, reason) in found.items()
         ]
         for batch in chunked(rows, 1000):
             connection.execute(insert(group_analysis_suggestions), batch)
-    per_group = Counter(group_id for group_id, _, _ in found)
+    per_group = Counter(group_id for group_id, _ in found)
     report.processed += analysed or 0
     report.created += len(found)
     report.notes.append(
