@@ -11,6 +11,8 @@ the operator's choice and count as given, unless public.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import (
     CTE,
     ColumnElement,
@@ -135,3 +137,27 @@ def group_domains(
         .join(partners, partners.c.id == lms_groups.c.partner_id)
         .where(live_group())
     )
+
+
+@dataclass(frozen=True)
+class DomainEvidence:
+    """Why a domain counts for a group: stored, as text, with each suggestion it makes."""
+
+    domain: str
+    reason: str
+    uses: int | None  # of the partner's active contacts with an address; None when configured
+    total: int | None
+    partner: str
+
+    @property
+    def configured(self) -> bool:
+        return self.reason == CONFIGURED_DOMAIN
+
+    def text(self) -> str:
+        if self.uses is None or self.total is None:
+            return f"{self.domain} is configured for the group (PARTNERSYNC_ANALYSIS_EXTRA_DOMAINS)"
+        contacts_ = "contact" if self.total == 1 else "contacts"
+        verb = "uses" if self.uses == 1 else "use"
+        return (
+            f"{self.uses} of {self.total} active {contacts_} of {self.partner} {verb} {self.domain}"
+        )
