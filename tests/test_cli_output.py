@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from partnersync.db.engine import make_engine
+from tests.tasks.conftest import add_partner, add_people
+
 SCRIPT = Path(sys.executable).with_name("partnersync")
 
 
@@ -83,3 +86,20 @@ def test_piped_tables_are_plain_text(tmp_path: Path) -> None:
     assert cli(db, "migrate").returncode == 0
     piped = cli(db, "tasks").stdout
     assert "sync_users" in piped and not set("┃━│┏") & set(piped)
+
+
+def test_suggestions_show_their_evidence(tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    assert cli(db, "migrate").returncode == 0
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.begin() as connection:
+        add_partner(connection, 1, "Solo", ["only@solo.io"], group="g-solo")
+        add_people(connection, "second@solo.io")
+    engine.dispose()
+    assert cli(db, "sync", "group_analysis").returncode == 0
+
+    [suggestion] = parsed(cli(db, "suggestions", "--json"))
+    assert suggestion["evidence"] == "1 of 1 active contact of Solo uses solo.io"
+    assert (suggestion["user_id"], suggestion["reason"]) == ("u-second@solo.io", "domain")
+    table = cli(db, "suggestions").stdout  # folded to 80 columns
+    assert "evidence" in table.splitlines()[0] and "uses" in table

@@ -67,3 +67,26 @@ def test_vendor_settings_are_grouped_per_vendor(monkeypatch: pytest.MonkeyPatch)
     assert settings.northpass.rate_per_second == 9.0 == settings.northpass_rate_per_second
     assert settings.impartner.tenant_id == 42
     assert settings.northpass.page_size == 100  # the default, written once
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PARTNERSYNC_ANALYSIS_MIN_DOMAIN_CONTACTS", "0"),
+        ("PARTNERSYNC_ANALYSIS_MIN_DOMAIN_CONTACTS", "1001"),
+        ("PARTNERSYNC_ANALYSIS_MIN_DOMAIN_SHARE", "0"),
+        ("PARTNERSYNC_ANALYSIS_MIN_DOMAIN_SHARE", "1.5"),
+        ("PARTNERSYNC_ANALYSIS_MIN_DOMAIN_SHARE", "nan"),
+    ],
+)
+def test_domain_evidence_thresholds_are_bounded(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings()
+
+
+def test_domain_evidence_thresholds_default_to_two_contacts_or_half() -> None:
+    settings = load_settings()
+    assert (settings.analysis_min_domain_contacts, settings.analysis_min_domain_share) == (2, 0.5)

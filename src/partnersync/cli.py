@@ -652,7 +652,9 @@ def suggestions_list(
     if as_json:
         emit_json([dataclasses.asdict(row) for row in rows])
         return
-    table = listing("id", "run", "group id", "group", "user id", "email", "domain", "status")
+    table = listing(
+        "id", "run", "group id", "group", "user id", "email", "domain", "evidence", "status"
+    )
     for row in rows:
         table.add_row(
             str(row.id),
@@ -662,6 +664,7 @@ def suggestions_list(
             row.user_id,
             row.email or "-",
             row.email_domain or "-",
+            row.evidence or "-",
             row.status,
         )
     console.print(table)

@@ -271,6 +271,22 @@ class Settings(BaseSettings):
         {},
         'JSON {"group id": ["domain", ...]}: more corporate domains for group_analysis',
     )
+    analysis_min_domain_contacts: int = _env(
+        "PARTNERSYNC_ANALYSIS_MIN_DOMAIN_CONTACTS",
+        2,
+        "group_analysis counts a partner's contact domain when at least this many of its active "
+        "contacts use it (or the share does)",
+        ge=1,
+        le=1000,
+    )
+    analysis_min_domain_share: float = _env(
+        "PARTNERSYNC_ANALYSIS_MIN_DOMAIN_SHARE",
+        0.5,
+        "group_analysis counts a partner's contact domain when at least this share of its active "
+        "contacts use it (or the count does)",
+        gt=0,
+        le=1,
+    )
     keep_logs_days: int = _env(
         "PARTNERSYNC_KEEP_LOGS_DAYS",
         30,

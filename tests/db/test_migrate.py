@@ -1,14 +1,24 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect, select, text, update
+from sqlalchemy import Engine, create_engine, insert, inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import alembic_config, migrate
+from partnersync.db.schema import group_analysis_runs as runs
+from partnersync.db.schema import group_analysis_suggestions as suggestions
 from partnersync.db.schema import metadata, scheduled_tasks
+from partnersync.db.types import utcnow
 from partnersync.tasks.registry import TASKS
+from tests.conftest import BACKENDS, inserted_id
 
 CONTRACT_COLUMNS = {
     "lms_users": {
@@ -126,19 +136,41 @@ def test_second_migrate_keeps_operator_changes(engine: Engine) -> None:
     assert (row.enabled, row.interval_minutes, total) == (False, 15, 10)
 
 
+@contextmanager
+def scratch_mariadb(server: Engine, suffix: str) -> Iterator[Engine]:
+    """A new, empty database (no schema) on the test MariaDB server, dropped afterwards."""
+    name = f"{server.url.database}_{suffix}"
+    admin = create_engine(server.url.set(database=""))
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+    engine = make_engine(server.url.set(database=name).render_as_string(hide_password=False))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def unmigrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database without a schema, once per backend."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'unmigrated.db'}")
+        yield engine
+        engine.dispose()
+        return
+    with scratch_mariadb(request.getfixturevalue("mariadb_engine"), "unmigrated") as engine:
+        yield engine
+
+
 def test_an_existing_mariadb_database_gets_byte_for_byte_ids_and_keeps_its_rows(
     mariadb_engine: Engine,
 ) -> None:
     """0001 → 0002 on a database with data: ids change collation, nothing is lost."""
-    name = f"{mariadb_engine.url.database}_upgrade"
-    admin = create_engine(mariadb_engine.url.set(database=""))
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-    engine = make_engine(
-        mariadb_engine.url.set(database=name).render_as_string(hide_password=False)
-    )
-    try:
+    with scratch_mariadb(mariadb_engine, "upgrade") as engine:
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), "0001")
             connection.execute(text("INSERT INTO lms_users (id, status) VALUES ('Abc', 'active')"))
@@ -153,8 +185,40 @@ def test_an_existing_mariadb_database_gets_byte_for_byte_ids_and_keeps_its_rows(
                 )
             )
         assert (ids, collation) == (["Abc", "abc"], "utf8mb4_nopad_bin")
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        admin.dispose()
+
+
+def test_upgrade_merges_twin_suggestions_keeping_the_decision(unmigrated_engine: Engine) -> None:
+    """0003 → 0004: one row per (group, person) survives: the accepted one, else the dismissed
+    one, else the newest; afterwards the database refuses twins."""
+    rows = [  # (group, user, status) in the order the runs inserted them
+        ("g1", "u1", "open"),
+        ("g1", "u1", "accepted"),
+        ("g1", "u1", "open"),
+        ("g1", "u2", "open"),
+        ("g1", "u2", "open"),
+        ("g1", "u3", "dismissed"),
+        ("g1", "u3", "open"),
+        ("g2", "u1", "open"),
+    ]
+    with unmigrated_engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0003")
+        run_id = inserted_id(connection.execute(insert(runs).values(run_at=utcnow())))
+        ids = [
+            inserted_id(
+                connection.execute(
+                    insert(suggestions).values(
+                        run_id=run_id, group_id=g, user_id=u, status=status, reason="domain"
+                    )
+                )
+            )
+            for g, u, status in rows
+        ]
+    migrate(unmigrated_engine, TASKS)
+    s = suggestions.c
+    with unmigrated_engine.connect() as connection:
+        kept = connection.execute(select(s.id, s.status).order_by(s.id)).all()
+    assert kept == [(ids[1], "accepted"), (ids[4], "open"), (ids[5], "dismissed"), (ids[7], "open")]
+    with pytest.raises(IntegrityError), unmigrated_engine.begin() as connection:
+        connection.execute(
+            insert(suggestions).values(run_id=run_id, group_id="g2", user_id="u1", reason="domain")
+        )

@@ -96,6 +96,10 @@ def test_analysis_finds_look_alikes_not_public_domain_users(
         for row in rows
     )
     assert run_row.suggestions == len(rows) and run_row.sync_log_id == outcome.log_id
+    in_group = {row.user_id: row for row in rows if row.group_id == group_id}
+    assert in_group[configured].reason == "configured_domain"
+    evidence = in_group[look_alike].evidence or ""
+    assert " active contact" in evidence and evidence.endswith(f" {domain}")
     assert {g: c["open"] for g, c in counts.items()} == Counter(g for g, _ in found)
     assert outcome.report.total("created") == len(rows)
 

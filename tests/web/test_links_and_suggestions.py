@@ -18,6 +18,7 @@ from partnersync.db.schema import (
 from tests.conftest import inserted_id
 
 GONE = datetime(2026, 1, 1, tzinfo=UTC)
+EVIDENCE = "2 of 2 active contacts of Acme Inc use acme.com"
 
 
 def seed_groups(engine: Engine) -> None:
@@ -130,6 +131,7 @@ def seed_suggestions(engine: Engine) -> list[int]:
                     "user_id": f"u{n}",
                     "email_domain": "acme.com",
                     "reason": "domain",
+                    "evidence": EVIDENCE,
                 }
                 for n in (1, 2, 3)
             ],
@@ -146,6 +148,7 @@ def test_suggestions_list_accept_and_dismiss(engine: Engine, client: TestClient)
     assert page["total"] == 3
     assert page["suggestions"][0]["email"] == "person1@acme.com"
     assert page["suggestions"][0]["group_name"] == "ptr_Acme"
+    assert page["suggestions"][0]["evidence"] == EVIDENCE
 
     accepted = client.post("/api/suggestions/accept", json={"ids": [first]})
     assert accepted.status_code == 200

@@ -326,7 +326,7 @@ group_analysis_suggestions = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column(
-        "run_id",
+        "run_id",  # the latest run that made the suggestion
         Integer,
         ForeignKey("group_analysis_runs.id", ondelete="CASCADE"),
         nullable=False,
@@ -335,9 +335,10 @@ group_analysis_suggestions = Table(
     Column("user_id", LmsId, nullable=False),
     Column("email_domain", String(255)),
     Column("reason", String(64), nullable=False),
+    Column("evidence", Text),
     Column("status", String(16), nullable=False, server_default=text("'open'")),
+    UniqueConstraint("group_id", "user_id"),  # later runs update the row; decisions stay
     Index(None, "run_id", "group_id"),
-    Index(None, "group_id", "user_id"),
     **MARIADB,
 )
 

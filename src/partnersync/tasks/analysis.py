@@ -1,12 +1,18 @@
 """`group_analysis`: LMS users who look like a partner's people but are not in its group.
 
-For every live partner-linked group, the partner's corporate email domains are those of its
-active contacts plus any configured for the group, minus public mail domains. Every live, active
-LMS user on one of those domains who is not a member of the group (confirmed or pending) becomes
-a suggestion of this run, unless the same suggestion was dismissed before. One set-based query
-does it for all groups, joining on the indexed `email_domain` columns (no `LIKE '%@…'` scans).
+For every live partner-linked group, the corporate email domains are those that count for its
+partner on the evidence of its active contacts, plus any configured for the group
+(`analysis_domains`). Every live, active LMS user on one of those domains who is not a member of
+the group (confirmed or pending) is suggested, with that evidence. One set-based query does it
+for all groups, joining on the indexed `email_domain` columns (no `LIKE '%@…'` scans).
 
-Suggestions are read and acted on here too (`latest_suggestions`, `accept`, `dismiss`), so the
+A suggestion is one row per (group, person). A run updates the open rows it makes again (their
+run, domain, reason and evidence) and adds the new ones; open rows it no longer makes (the
+person joined the group, the domain stopped counting) are deleted, since nobody decided
+anything on them. Accepted and dismissed rows are decisions: kept as they are, never reopened
+and never suggested again. So after a run every open suggestion belongs to it.
+
+Suggestions are read and acted on here too (`list_suggestions`, `accept`, `dismiss`), so the
 CLI and the API share one implementation. Accepting adds a pending membership that
 `group_members_sync` writes to Northpass.
 """
@@ -14,28 +20,26 @@ CLI and the API share one implementation. Accepting adds a pending membership th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Select,
-    and_,
+    bindparam,
+    delete,
     exists,
     func,
     insert,
-    literal,
     select,
-    true,
-    union,
     update,
 )
 
+from partnersync.config import Settings
 from partnersync.db.bulk import chunked
 from partnersync.db.schema import (
-    contacts,
     group_analysis_runs,
     group_analysis_suggestions,
     lms_group_members,
@@ -44,54 +48,35 @@ from partnersync.db.schema import (
     partners,
 )
 from partnersync.sync.context import SyncContext
+from partnersync.tasks.analysis_domains import DomainEvidence, group_domains, live_group
 
 STREAM = "analysis.suggestions"
 MAX_GROUP_NOTES = 50
+BATCH = 1000
 
-
-def group_domains(
-    extra: Mapping[str, Sequence[str]], public: Iterable[str]
-) -> Select[tuple[str, str]]:
-    """(group id, corporate domain) for live groups linked to an active partner."""
-    live_group = and_(
-        lms_groups.c.deleted_at.is_(None),
-        partners.c.is_active == true(),
-        partners.c.deleted_at.is_(None),
-    )
-    from_contacts = (
-        select(lms_groups.c.id.label("group_id"), contacts.c.email_domain.label("domain"))
-        .join(partners, partners.c.id == lms_groups.c.partner_id)
-        .join(contacts, contacts.c.partner_id == partners.c.id)
-        .where(
-            live_group,
-            contacts.c.is_active == true(),
-            contacts.c.deleted_at.is_(None),
-            contacts.c.email_domain.is_not(None),
-        )
-    )
-    configured = [
-        select(literal(group_id).label("group_id"), literal(domain).label("domain"))
-        for group_id, domains in extra.items()
-        for domain in domains
-    ]
-    pairs = union(from_contacts, *configured).subquery("pairs")
-    return (
-        select(pairs.c.group_id, pairs.c.domain)
-        .join(lms_groups, lms_groups.c.id == pairs.c.group_id)
-        .join(partners, partners.c.id == lms_groups.c.partner_id)
-        .where(live_group, pairs.c.domain.not_in(list(public)))
-    )
+Key = tuple[str, str]
+"""(group id, user id): what a suggestion is about, one row each."""
 
 
 def candidates(
-    extra: Mapping[str, Sequence[str]], public: Iterable[str]
-) -> Select[tuple[str, str, str]]:
-    """(group id, user id, domain): users on a group's domains who are not in the group."""
-    domains = group_domains(extra, public).subquery("domains")
+    settings: Settings,
+) -> Select[tuple[str, str, str, str, int | None, int | None, str | None, int]]:
+    """(group id, user id, domain, reason, uses, total, partner name, impartner id): users on a
+    group's domains who are not in the group and on whom nobody decided yet."""
+    domains = group_domains(settings).subquery("domains")
     member = lms_group_members.c
     suggestion = group_analysis_suggestions.c
     return (
-        select(domains.c.group_id, lms_users.c.id.label("user_id"), domains.c.domain)
+        select(
+            domains.c.group_id,
+            lms_users.c.id.label("user_id"),
+            domains.c.domain,
+            domains.c.reason,
+            domains.c.uses,
+            domains.c.total,
+            domains.c.account_name,
+            domains.c.impartner_id,
+        )
         .join(lms_users, lms_users.c.email_domain == domains.c.domain)
         .where(
             lms_users.c.deleted_at.is_(None),
@@ -104,29 +89,113 @@ def candidates(
             ~exists().where(
                 suggestion.group_id == domains.c.group_id,
                 suggestion.user_id == lms_users.c.id,
-                suggestion.status == "dismissed",
+                suggestion.status != "open",
             ),
         )
-        .distinct()
         .order_by(domains.c.group_id, lms_users.c.id)
     )
 
 
+@dataclass(frozen=True)
+class Found:
+    """A suggestion a run makes, as it is stored."""
+
+    email_domain: str
+    reason: str
+    evidence: str
+
+
+def find(connection: Connection, settings: Settings) -> dict[Key, Found]:
+    """This run's suggestions; a domain both counted and configured is recorded as configured."""
+    found: dict[Key, Found] = {}
+    for row in connection.execute(candidates(settings)):
+        evidence = DomainEvidence(
+            domain=row.domain,
+            reason=row.reason,
+            uses=row.uses,
+            total=row.total,
+            partner=row.account_name or f"Impartner account {row.impartner_id}",
+        )
+        key = (row.group_id, row.user_id)
+        if key not in found or evidence.configured:
+            found[key] = Found(row.domain, row.reason, evidence.text())
+    return found
+
+
+@dataclass
+class Stored:
+    """What a run did to the open suggestions."""
+
+    created: int = 0
+    updated: int = 0  # made again with another domain, reason or evidence
+    unchanged: int = 0  # made again as they were (only their run changes)
+    deleted: int = 0  # no longer made
+
+
+def store(connection: Connection, run_id: int, found: Mapping[Key, Found]) -> Stored:
+    """Make `found` the open suggestions, updating rows in place; decided rows are not touched
+    (every write checks the row is still open, so an accept meanwhile wins)."""
+    s = group_analysis_suggestions.c
+    still_open = s.status == "open"
+    stored = {
+        (row.group_id, row.user_id): row
+        for row in connection.execute(
+            select(s.id, s.group_id, s.user_id, s.email_domain, s.reason, s.evidence).where(
+                still_open
+            )
+        )
+    }
+    new = [
+        {"run_id": run_id, "group_id": group_id, "user_id": user_id, "status": "open"}
+        | asdict(suggestion)
+        for (group_id, user_id), suggestion in found.items()
+        if (group_id, user_id) not in stored
+    ]
+    again = [stored[key] for key in found if key in stored]
+    changed = [
+        {"row_id": row.id} | {f"new_{name}": value for name, value in asdict(found[key]).items()}
+        for key, row in stored.items()
+        if key in found and Found(row.email_domain, row.reason, row.evidence) != found[key]
+    ]
+    gone = [row.id for key, row in stored.items() if key not in found]
+
+    for batch in chunked(new, BATCH):
+        connection.execute(insert(group_analysis_suggestions), batch)
+    for ids in chunked([row.id for row in again], BATCH):
+        connection.execute(
+            update(group_analysis_suggestions)
+            .where(s.id.in_(ids), still_open)
+            .values(run_id=run_id)
+        )
+    if changed:
+        connection.execute(
+            update(group_analysis_suggestions)
+            .where(s.id == bindparam("row_id"), still_open)
+            .values(
+                email_domain=bindparam("new_email_domain"),
+                reason=bindparam("new_reason"),
+                evidence=bindparam("new_evidence"),
+            ),
+            changed,
+        )
+    for ids in chunked(gone, BATCH):
+        connection.execute(delete(group_analysis_suggestions).where(s.id.in_(ids), still_open))
+    return Stored(
+        created=len(new),
+        updated=len(changed),
+        unchanged=len(again) - len(changed),
+        deleted=len(gone),
+    )
+
+
 async def group_analysis(context: SyncContext) -> None:
-    settings = context.settings
     report = context.report.stream(STREAM)
     with context.write() as connection:
-        found = connection.execute(
-            candidates(settings.analysis_extra_domains, settings.public_email_domains)
-        ).all()
+        found = find(connection, context.settings)
         analysed = connection.scalar(
             select(func.count(func.distinct(lms_groups.c.id)))
             .join(partners, partners.c.id == lms_groups.c.partner_id)
-            .where(
-                lms_groups.c.deleted_at.is_(None),
-                partners.c.is_active == true(),
-                partners.c.deleted_at.is_(None),
-            )
+            .where(live_group())
         )
         run_id = connection.execute(
             insert(group_analysis_runs).values(
@@ -136,24 +205,16 @@ async def group_analysis(context: SyncContext) -> None:
                 suggestions=len(found),
             )
         ).inserted_primary_key[0]  # type: ignore[index]
-        rows = [
-            {
-                "run_id": run_id,
-                "group_id": group_id,
-                "user_id": user_id,
-                "email_domain": domain,
-                "reason": "domain",
-                "status": "open",
-            }
-            for group_id, user_id, domain in found
-        ]
-        for batch in chunked(rows, 1000):
-            connection.execute(insert(group_analysis_suggestions), batch)
-    per_group = Counter(group_id for group_id, _, _ in found)
+        stored = store(connection, run_id, found)
+    per_group = Counter(group_id for group_id, _ in found)
     report.processed += analysed or 0
-    report.created += len(found)
+    report.created += stored.created
+    report.updated += stored.updated
+    report.unchanged += stored.unchanged
+    report.deleted += stored.deleted
     report.notes.append(
-        f"run {run_id}: {len(found)} suggestion(s) in {len(per_group)} of {analysed} group(s)"
+        f"run {run_id}: {len(found)} open suggestion(s) in {len(per_group)} of {analysed} "
+        f"group(s); {stored.created} new, {stored.deleted} no longer made and removed"
     )
     for group_id, count in per_group.most_common(MAX_GROUP_NOTES):
         report.notes.append(f"group {group_id}: {count}")
@@ -174,6 +235,7 @@ class Suggestion:
     email: str | None
     email_domain: str | None
     reason: str
+    evidence: str | None  # None on rows from before evidence was recorded
     status: str
 
 
@@ -189,7 +251,8 @@ def list_suggestions(
     group_id: str | None = None,
     status: str | None = None,
 ) -> list[Suggestion]:
-    """Suggestions of one run (default: the latest), optionally of one group or status."""
+    """Suggestions a run (default: the latest) made last, optionally of one group or status:
+    for the latest run, every open suggestion and those decided since it ran."""
     run_id = run_id if run_id is not None else latest_run_id(connection)
     if run_id is None:
         return []
@@ -204,6 +267,7 @@ def list_suggestions(
             lms_users.c.email,
             s.email_domain,
             s.reason,
+            s.evidence,
             s.status,
         )
         .outerjoin(lms_groups, lms_groups.c.id == s.group_id)

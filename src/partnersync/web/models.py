@@ -283,7 +283,13 @@ class Suggestion(BaseModel):
     user_id: str
     email: str | None
     email_domain: str | None
-    reason: str
+    reason: str = Field(
+        description="`domain` (the partner's contacts use it) or `configured_domain`"
+    )
+    evidence: str | None = Field(
+        description="why the domain counts for the group, e.g. "
+        "'3 of 4 active contacts of Cedar Works use cedarworks.com'; null on older rows"
+    )
     status: SuggestionStatus
 
 

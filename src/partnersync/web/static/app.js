@@ -962,7 +962,7 @@ async function loadSuggestions() {
   $("suggestions-more").textContent = page.total > page.suggestions.length ? `Showing ${page.suggestions.length} of ${number(page.total)}.` : "";
   const body = $("suggestions").tBodies[0];
   if (page.suggestions.length === 0) {
-    body.replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "empty" },
+    body.replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "empty" },
       page.run_id ? "Nothing here." : "No analysis yet: run group_analysis.")));
     return;
   }
@@ -970,6 +970,7 @@ async function loadSuggestions() {
     h("td", {}, sg.group_name || sg.group_id),
     h("td", {}, sg.email || sg.user_id),
     h("td", {}, sg.email_domain || "–"),
+    h("td", { class: "small" }, sg.evidence || "–"),
     h("td", {}, h("span", { class: `tag ${sg.status === "accepted" ? "manual" : ""}` }, sg.status)),
     h("td", { class: "num" }, sg.status === "open" ? [
       h("button", { class: "small primary", type: "button", onclick: () => guard(decide("accept", sg.id)) }, "Accept"), " ",
