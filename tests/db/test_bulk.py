@@ -2,18 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, select
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
-from partnersync.db.bulk import SweepRefused, WriteCounts, soft_delete_missing, upsert
+from partnersync.db.bulk import (
+    Key,
+    SweepRefused,
+    WriteCounts,
+    _row_fault,
+    check_sweep,
+    refusal,
+    soft_delete_keys,
+    sweep_candidates,
+    upsert,
+)
 from partnersync.db.schema import lms_courses, lms_group_members, lms_users
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def soft_delete_missing(
+    connection: Connection,
+    table: Table,
+    seen: Collection[Key],
+    *,
+    now: datetime,
+    scope: ColumnElement[bool] | None = None,
+    max_share: float | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> int:
+    """A sweep as the syncs compose it: candidates, the guard, then the soft-delete."""
+    missing, active = sweep_candidates(connection, table, seen, scope=scope)
+    check_sweep(table.name, len(missing), active, max_share)
+    return soft_delete_keys(connection, table, missing, now=now, extra=extra)
+
+
 NOW = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
@@ -180,3 +210,43 @@ def test_opaque_ids_differing_in_case_or_a_trailing_space_are_different_rows(
         again = upsert(connection, lms_users, [{"id": i, "status": "active"} for i in ids])
         stored = sorted(connection.scalars(select(lms_users.c.id)))
     assert (again.unchanged, stored) == (len(ids), sorted(ids))
+
+
+class DriverError(Exception):
+    """What a DB-API driver raises: its args are the server's (code, message) or a text."""
+
+
+def test_only_a_rows_own_fault_is_isolated() -> None:
+    def db(error: type[Any], *args: Any, invalidated: bool = False) -> Any:
+        return error("INSERT …", {}, DriverError(*args), connection_invalidated=invalidated)
+
+    assert _row_fault(UnicodeEncodeError("utf-8", "x", 0, 1, "bad"))
+    assert _row_fault(OverflowError())
+    assert _row_fault(db(OperationalError, 1406, "Data too long for column 'name'"))
+    assert _row_fault(db(IntegrityError, 1062, "Duplicate entry"))
+    assert not _row_fault(db(OperationalError, 2013, "Lost connection"))
+    assert not _row_fault(db(OperationalError, 1406, "too long", invalidated=True))
+    assert _row_fault(db(IntegrityError, "UNIQUE constraint failed: lms_courses.id"))  # SQLite
+    assert not _row_fault(db(OperationalError, "database is locked"))
+    assert not _row_fault(db(OperationalError))  # no args at all
+    assert _row_fault(StatementError("bind", "INSERT …", {}, ValueError("bad value")))
+    assert not _row_fault(StatementError("bind", "INSERT …", {}, RuntimeError("driver")))
+    assert not _row_fault(RuntimeError("anything else"))
+
+
+def test_a_refusal_names_the_database_error_without_its_prefix() -> None:
+    refused = IntegrityError("INSERT …", {}, DriverError(1062, "Duplicate entry 'x'"))
+    reason = refusal(refused)
+    assert reason.startswith("refused by the database: DriverError 1062")  # the driver class
+    assert "database error" not in reason and "INSERT" not in reason
+
+
+def test_a_refused_sweep_says_how_much_and_how_to_let_it_through() -> None:
+    refused = SweepRefused("lms_users", 5, 10, 0.1)
+    assert (refused.missing, refused.active) == (5, 10)
+    assert "refusing to soft-delete 5 of 10 active lms_users rows (50% > 10% allowed)" in str(
+        refused
+    )
+    assert str(refused).endswith(
+        "may be incomplete; if the deletions are real, run once with --allow-mass-delete"
+    )

@@ -196,3 +196,36 @@ def test_no_rules_leave_categories_alone(engine: Engine) -> None:
             )
             == "k2"
         )
+
+
+def test_a_certification_expiring_at_this_very_instant_no_longer_counts(engine: Engine) -> None:
+    ids = seed(engine)
+    expiry = NOW + timedelta(days=30)  # e3's (U2, C3)
+    with engine.connect() as connection:
+        at_expiry = certification_totals(connection, expiry)
+        just_before = certification_totals(connection, expiry - timedelta(microseconds=1))
+    assert at_expiry[ids["P1"]] == Totals(2, 4, {})
+    assert just_before[ids["P1"]] == Totals(3, 5, {"k2": 1})
+
+
+def test_table_rules_come_by_priority_then_by_insertion(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for pattern, category, priority in (
+            ("low", "first-low", 0),
+            ("high", "high", 3),
+            ("low", "second-low", 0),
+            ("mid", "mid", 2),
+        ):
+            connection.execute(
+                insert(certification_category_rules).values(
+                    pattern=pattern, category=category, priority=priority
+                )
+            )
+        rules = category_rules(connection, {"setting": ["x"]})
+    assert [(r.category, r.priority) for r in rules] == [
+        ("high", 3),
+        ("mid", 2),
+        ("first-low", 0),
+        ("second-low", 0),
+        ("setting", 0),
+    ]

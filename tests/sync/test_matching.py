@@ -194,3 +194,54 @@ def test_the_linkable_partner_wins_over_an_unlinkable_namesake() -> None:
         [("g", "ptr_Acme Inc")], [(1, "Acme Inc")], unlinkable=[(2, "Acme Inc"), (3, "ACME")]
     )
     assert result == {"g": 1}
+
+
+def test_the_candidate_filter_loses_nothing_on_every_short_name() -> None:
+    """Exhaustive over short names, so the pre-filter's bounds are met exactly at their edges
+    (a random sample rarely lands on a length or trigram count that sits on the bound)."""
+    import itertools
+
+    words = ["".join(p) for n in range(1, 7) for p in itertools.product("ab", repeat=n)]
+    words += ["a b", "ab ab", "aa bb", "abc", "abcd", "bcd a"]
+    index = _PartnerIndex(enumerate(words))
+    for threshold in (0.5, 0.6, 0.75, 0.8, 0.85, 0.9):
+        for core in words:
+            scores = {
+                p: SequenceMatcher(None, normalise(w), core, autojunk=False).ratio()
+                for p, w in enumerate(words)
+            }
+            best = max((s for s in scores.values() if s >= threshold), default=None)
+            expected = {p for p, s in scores.items() if s == best} if best else set()
+            found, score = index.fuzzy(core, threshold)
+            assert found == expected, (core, threshold)
+            assert score == (best or score)
+
+
+def test_each_tier_reports_its_score_and_counts() -> None:
+    partners = [(1, "Blue Consulting Inc."), (2, "Pinnacle Workflow Solutions Limited")]
+    groups = [
+        ("g1", "Blue Consulting Inc."),
+        ("g2", "ptr_Blue Consulting Inc."),
+        ("g3", "Blue Consulting"),
+        ("g4", "Pinnacle Workflow Solution"),
+        ("g5", "Blue Consulting, LLC"),
+    ]
+    result = match_groups_detailed(groups, partners)
+    assert [(m.tier, m.score) for m in result.matches.values()][:3] == [
+        ("exact", 1.0),
+        ("ptr", 1.0),
+        ("normalised", 1.0),
+    ]
+    assert 0.85 <= result.matches["g4"].score < 1.0
+    assert result.tiers() == {"exact": 1, "ptr": 1, "normalised": 2, "fuzzy": 1}
+
+
+def test_blank_and_system_group_names_are_never_matched() -> None:
+    partners = [(1, "All Partners"), (2, "   "), (3, "Acme")]
+    groups = [("g1", "All Partners"), ("g2", "   "), ("g3", ""), ("g4", None), ("g5", "Acme")]
+    assert match_groups(groups, partners) == {"g5": 3}
+
+
+def test_an_unlinkable_partner_is_passed_through_match_groups() -> None:
+    group, active = [("g", "Eastern Shift Inc")], [(1, "Western Shift LLC")]
+    assert match_groups(group, active, unlinkable=[(2, "Eastern Shift Ltd")]) == {}

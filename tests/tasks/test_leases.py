@@ -98,3 +98,70 @@ def test_a_claim_is_refused_once_anyone_took_the_lease_since_it_was_seen(engine:
     with pytest.raises(AlreadyRunning), engine.begin() as connection:
         leases.acquire(connection, "sync_users", "b", NOW + TTL, TTL, expected_token=seen)
     assert task_row(engine).lease_token == seen + 1
+
+
+def running_log(connection: Any, task: str) -> int:
+    log_id = inserted_id(
+        connection.execute(
+            insert(sync_logs).values(sync_type=task, status="running", mode="full", started_at=NOW)
+        )
+    )
+    connection.execute(
+        scheduled_tasks.update()
+        .where(scheduled_tasks.c.task_type == task)
+        .values(current_log_id=log_id)
+    )
+    return log_id
+
+
+def test_the_reaper_takes_a_lease_at_its_expiry_instant_and_bumps_each_token_once(
+    engine: Engine,
+) -> None:
+    with engine.begin() as connection:
+        first = leases.acquire(connection, "sync_users", "dead", NOW, TTL)
+        second = leases.acquire(connection, "sync_groups", "dead too", NOW, TTL)
+        logs = [running_log(connection, "sync_users"), running_log(connection, "sync_groups")]
+    assert first.token == second.token  # the same token: only the task name tells them apart
+    with engine.begin() as connection:
+        reaped = leases.reap_expired(connection, NOW + TTL)  # expired at exactly this instant
+    assert sorted(reaped) == ["sync_groups", "sync_users"]
+    assert task_row(engine).lease_token == first.token + 1
+    assert task_row(engine, "sync_groups").lease_token == second.token + 1
+    with engine.connect() as connection:
+        closed = connection.execute(
+            select(sync_logs.c.status, sync_logs.c.completed_at).where(sync_logs.c.id.in_(logs))
+        ).all()
+    assert [tuple(row) for row in closed] == [("failed", NOW + TTL)] * 2
+
+
+def test_renewal_extends_from_the_given_instant(engine: Engine) -> None:
+    with engine.begin() as connection:
+        lease = leases.acquire(connection, "sync_users", "a", NOW, TTL)
+        assert leases.renew(connection, lease, NOW + TTL / 2, TTL)
+    row = task_row(engine)
+    assert (row.lease_expires_at, row.heartbeat_at) == (NOW + TTL / 2 + TTL, NOW + TTL / 2)
+
+
+def test_a_takeover_closes_the_abandoned_run_at_the_takeover_instant(engine: Engine) -> None:
+    with engine.begin() as connection:
+        leases.acquire(connection, "sync_users", "a", NOW, TTL)
+        log_id = running_log(connection, "sync_users")
+    later = NOW + TTL + timedelta(seconds=5)
+    with engine.begin() as connection:
+        leases.acquire(connection, "sync_users", "b", later, TTL)
+    with engine.connect() as connection:
+        completed = connection.scalar(
+            select(sync_logs.c.completed_at).where(sync_logs.c.id == log_id)
+        )
+    assert completed == later
+
+
+def test_the_errors_name_the_task_and_the_owner() -> None:
+    unknown = UnknownTask("nope")
+    assert unknown.task == "nope" and str(unknown) == "unknown task 'nope'"
+    running = AlreadyRunning("sync_users", None)
+    assert (running.task, running.owner) == ("sync_users", None)
+    assert str(running) == "sync_users is already running (lease held by another process)"
+    assert AlreadyRunning("t", "host:1").owner == "host:1"
+    lost = leases.LeaseLost("sync_users")
+    assert lost.task == "sync_users" and str(lost) == f"sync_users: {leases.LOST}"

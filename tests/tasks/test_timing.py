@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from partnersync.tasks.timing import next_after_success, retry_delay
+from partnersync.tasks.timing import next_after_interval_change, next_after_success, retry_delay
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 intervals = st.integers(1, 24 * 60).map(lambda minutes: timedelta(minutes=minutes))
@@ -46,3 +46,11 @@ def test_backoff_never_exceeds_the_interval_plus_a_fifth(
 ) -> None:
     delay = retry_delay(failures, interval, jitter)
     assert timedelta(0) < delay <= interval * 1.2
+
+
+def test_an_interval_change_moves_the_next_run_only_after_a_success() -> None:
+    hour = timedelta(hours=1)
+    assert next_after_interval_change("success", T0, hour) == T0 + hour
+    assert next_after_interval_change("failed", T0, hour) is None  # its retry time stands
+    assert next_after_interval_change("success", None, hour) is None
+    assert next_after_interval_change(None, None, hour) is None

@@ -366,24 +366,3 @@ def soft_delete_keys(
         )
         deleted += result.rowcount
     return deleted
-
-
-def soft_delete_missing(
-    connection: Connection,
-    table: Table,
-    seen: Collection[Key],
-    *,
-    now: datetime,
-    key: Sequence[str] | None = None,
-    scope: ColumnElement[bool] | None = None,
-    max_share: float | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> int:
-    """Soft-delete active rows (within `scope`) whose key is not in `seen`.
-
-    Call it only after a complete fetch. With `max_share`, a sweep that would remove a
-    larger share of the active rows raises `SweepRefused` and changes nothing.
-    """
-    missing, active = sweep_candidates(connection, table, seen, key=key, scope=scope)
-    check_sweep(table.name, len(missing), active, max_share)
-    return soft_delete_keys(connection, table, missing, now=now, key=key, extra=extra)

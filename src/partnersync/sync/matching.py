@@ -54,7 +54,7 @@ def exact_key(name: str) -> str:
 
 def without_ptr(name: str) -> str:
     """The name without one leading `ptr_` / `ptr ` / `ptr-` prefix (any case)."""
-    return _PTR_PREFIX.sub("", name.strip(), count=1)
+    return _PTR_PREFIX.sub("", name.strip())  # anchored: at most one prefix goes
 
 
 def is_system_group(name: str) -> bool:
