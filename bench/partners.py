@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--size", default="reference")
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--mariadb", default="mysql+pymysql://root@127.0.0.1:3306/test")
+    parser.add_argument("--keep", action="store_true", help="keep the filled database")
     args = parser.parse_args()
 
     server = make_url(args.mariadb)
@@ -99,8 +100,9 @@ def main() -> None:
     print(f"GET /api/partners (all {len(ids)}, sorted): {percentiles(timings['list'])}")
     print(f"GET /api/partners/{{id}}: {percentiles(timings['detail'])}")
     engine.dispose()
-    with admin.connect() as connection:
-        connection.execute(text("DROP DATABASE IF EXISTS partnersync_bench_partners"))
+    if not args.keep:
+        with admin.connect() as connection:
+            connection.execute(text("DROP DATABASE IF EXISTS partnersync_bench_partners"))
 
 
 if __name__ == "__main__":
