@@ -305,3 +305,9 @@ def test_each_push_leaves_one_snapshot_per_partner_and_day(
     for field in ("certification_count", "total_npcu", "certified_users", "partner_users"):
         assert today[field] == item[field]
     assert synced.get("/api/partners/999999/history").status_code == 404
+
+
+def test_a_partner_item_has_exactly_the_documented_fields() -> None:
+    from partnersync.web.models import PartnerItem
+
+    assert list(PartnerItem.model_fields) == list(PartnerSummary.__dataclass_fields__)

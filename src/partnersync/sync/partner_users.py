@@ -42,6 +42,7 @@ def partner_user_sources() -> Select[tuple[int, str, str]]:
         .join(partners, partners.c.id == contacts.c.partner_id)
         .join(lms_users, lms_users.c.id == contacts.c.lms_user_id)
         .where(
+            contacts.c.lms_user_id.is_not(None),  # implied by the join; lets MariaDB filter early
             contacts.c.is_active == true(),
             contacts.c.deleted_at.is_(None),
             lms_users.c.deleted_at.is_(None),
