@@ -9,14 +9,14 @@ certification earned on it stays valid until it expires.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Select,
     and_,
     bindparam,
     case,
@@ -34,7 +34,7 @@ from partnersync.db.schema import (
     lms_enrollments,
     partners,
 )
-from partnersync.sync.partner_users import partner_user_pairs
+from partnersync.sync.partner_users import partner_user_sources
 
 
 @dataclass(frozen=True)
@@ -68,60 +68,83 @@ def not_counted_reason(now: datetime) -> ColumnElement[str | None]:
     return case(*((condition, reason) for reason, condition in disqualifications(now)))
 
 
-def counted_certifications(
-    now: datetime,
-) -> Select[tuple[int, str, str, int, str | None, datetime | None]]:
-    """One row per counted (partner, user, course): its NPCU value, category, and when it
-    expires (NULL when one of its completions never does; else the latest expiry)."""
-    pairs = partner_user_pairs().subquery("pairs")
+@dataclass(frozen=True)
+class Held:
+    """A counted certification of one user on one course."""
+
+    course_id: str
+    npcu: int
+    category: str | None
+    expires_at: datetime | None
+    """None when one of the user's completions of the course never expires, else the latest."""
+
+
+def counted_by_user(
+    connection: Connection, now: datetime, user_ids: Collection[str] | None = None
+) -> dict[str, list[Held]]:
+    """Every user's (or `user_ids`') counted certifications at `now`, one per course."""
     enrollment = lms_enrollments.c
     never = func.max(case((enrollment.expires_at.is_(None), 1), else_=0))
-    return (
+    chosen = [enrollment.user_id.in_(list(user_ids))] if user_ids is not None else []
+    rows = connection.execute(
         select(
-            pairs.c.partner_id,
-            pairs.c.user_id,
-            lms_courses.c.id.label("course_id"),
+            enrollment.user_id,
+            lms_courses.c.id,
             lms_courses.c.npcu_value,
             lms_courses.c.certification_category,
-            case((never == 1, null()), else_=func.max(enrollment.expires_at)).label("expires_at"),
+            case((never == 1, null()), else_=func.max(enrollment.expires_at)),
         )
-        .join(lms_enrollments, enrollment.user_id == pairs.c.user_id)
         .join(lms_courses, lms_courses.c.id == enrollment.course_id)
-        .where(counts(now))
+        .where(counts(now), *chosen)
         .group_by(
-            pairs.c.partner_id,
-            pairs.c.user_id,
+            enrollment.user_id,
             lms_courses.c.id,
             lms_courses.c.npcu_value,
             lms_courses.c.certification_category,
         )
     )
+    held: dict[str, list[Held]] = defaultdict(list)
+    for user_id, course_id, npcu, category, expires_at in rows:
+        held[user_id].append(Held(course_id, int(npcu), category, expires_at))
+    return held
+
+
+def partner_members(connection: Connection, partner_id: int | None = None) -> dict[int, set[str]]:
+    """Active partner (or only `partner_id`) → its partner users (`sync.partner_users`)."""
+    pairs = partner_user_sources().subquery("pairs")  # deduplicated here, in sets
+    query = select(pairs.c.partner_id, pairs.c.user_id)
+    if partner_id is not None:
+        query = query.where(pairs.c.partner_id == partner_id)
+    members: dict[int, set[str]] = defaultdict(set)
+    for partner, user_id in connection.execute(query):
+        members[partner].add(user_id)
+    return members
+
+
+def certifications_of(
+    members: Mapping[int, set[str]], held: Mapping[str, list[Held]]
+) -> dict[int, list[tuple[str, Held]]]:
+    """Partner → its counted (user, certification) pairs: a user of two partners counts for
+    both, a user's certification once per course."""
+    return {
+        partner_id: [(user, h) for user in sorted(users) for h in held.get(user, ())]
+        for partner_id, users in members.items()
+    }
 
 
 def certification_totals(connection: Connection, now: datetime) -> dict[int, Totals]:
     """Totals for every active partner (zeros included), keyed by `partners.id`."""
-    certified = counted_certifications(now).subquery("certified")
-    rows = connection.execute(
-        select(
-            certified.c.partner_id,
-            certified.c.certification_category,
-            func.count(),
-            func.sum(certified.c.npcu_value),
-        ).group_by(certified.c.partner_id, certified.c.certification_category)
-    )
-    counted: dict[int, tuple[int, int, dict[str, int]]] = {}
-    for partner_id, category, count, npcu in rows:
-        certifications, total, categories = counted.get(partner_id, (0, 0, {}))
-        if category is not None:
-            categories[category] = int(count)
-        counted[partner_id] = (certifications + int(count), total + int(npcu), categories)
+    pairs = certifications_of(partner_members(connection), counted_by_user(connection, now))
     active = connection.scalars(
         select(partners.c.id).where(partners.c.is_active == true(), partners.c.deleted_at.is_(None))
     )
-    return {
-        partner_id: Totals(*counted[partner_id]) if partner_id in counted else Totals()
-        for partner_id in active
-    }
+    totals = {}
+    for partner_id in active:
+        certified = pairs.get(partner_id, [])
+        categories = Counter(h.category for _, h in certified if h.category is not None)
+        npcu = sum(h.npcu for _, h in certified)
+        totals[partner_id] = Totals(len(certified), npcu, dict(categories))
+    return totals
 
 
 # --- course categories ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ active partner, or whom a live, active contact of an active partner is linked to
 
 from __future__ import annotations
 
-from sqlalchemy import Select, and_, literal, select, true, union
+from sqlalchemy import Select, and_, literal, select, true, union_all
 
 from partnersync.db.schema import contacts, lms_group_members, lms_groups, lms_users, partners
 
@@ -15,7 +15,8 @@ _active_partner = and_(partners.c.is_active == true(), partners.c.deleted_at.is_
 
 def partner_user_sources() -> Select[tuple[int, str, str]]:
     """(partner_id, user_id, how): `how` is "group" for a confirmed member of a linked group,
-    "contact" for a user an active contact is linked to; a user may appear with both."""
+    "contact" for a user an active contact is linked to. Not deduplicated (UNION ALL is the
+    cheaper plan): a user may appear with both, and more than once with one."""
     by_group = (
         select(
             lms_groups.c.partner_id.label("partner_id"),
@@ -49,7 +50,7 @@ def partner_user_sources() -> Select[tuple[int, str, str]]:
             _active_partner,
         )
     )
-    sources = union(by_group, by_contact).subquery("partner_user_sources")
+    sources = union_all(by_group, by_contact).subquery("partner_user_sources")
     return select(sources.c.partner_id, sources.c.user_id, sources.c.how)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, Select, select
 
 from partnersync.config import Settings
 from partnersync.db.schema import (
@@ -24,8 +24,13 @@ from partnersync.db.schema import (
     partner_push_state,
     partners,
 )
-from partnersync.sync.certifications import counted_certifications, not_counted_reason
-from partnersync.sync.partner_users import partner_user_pairs, partner_user_sources
+from partnersync.sync.certifications import (
+    certifications_of,
+    counted_by_user,
+    not_counted_reason,
+    partner_members,
+)
+from partnersync.sync.partner_users import partner_user_sources
 
 EXPIRING_DAYS = 90
 """`expiring_90d` counts counted certifications whose expiry falls within this many days."""
@@ -138,20 +143,23 @@ def summaries(
     }
     if not found:
         return []
-    counts = _certification_counts(connection, now, partner_id)
-    users = _partner_user_counts(connection, partner_id)
+    members = partner_members(connection, partner_id)
+    certified = certifications_of(members, counted_by_user(connection, now, _users(members)))
+    soon = now + timedelta(days=EXPIRING_DAYS)
     groups = _group_ids(connection, partner_id)
     states = _push_states(connection, partner_id)
     result = []
     for key, summary in found.items():
-        certification_count, total_npcu, certified_users, expiring_90d = counts.get(key, NONE)
+        held = certified.get(key, [])
         summary = replace(
             summary,
-            certification_count=certification_count,
-            total_npcu=total_npcu,
-            certified_users=certified_users,
-            expiring_90d=expiring_90d,
-            partner_users=users.get(key, 0),
+            certification_count=len(held),
+            total_npcu=sum(h.npcu for _, h in held),
+            certified_users=len({user for user, _ in held}),
+            expiring_90d=sum(
+                1 for _, h in held if h.expires_at is not None and h.expires_at <= soon
+            ),
+            partner_users=len(members.get(key, ())),
             group_ids=groups.get(key, []),
         )
         result.append(with_push_state(summary, states.get(key), settings))
@@ -163,37 +171,12 @@ def only(query: Select[Any], column: ColumnElement[int], partner_id: int | None)
     return query if partner_id is None else query.where(column == partner_id)
 
 
-NONE = (0, 0, 0, 0)
-
-
-def _certification_counts(
-    connection: Connection, now: datetime, partner_id: int | None
-) -> dict[int, tuple[int, int, int, int]]:
-    """partner id → (certifications, NPCU total, certified users, expiring soon)."""
-    certified = counted_certifications(now).subquery("certified")
-    soon = and_(
-        certified.c.expires_at.is_not(None),
-        certified.c.expires_at <= now + timedelta(days=EXPIRING_DAYS),
-    )
-    query = select(
-        certified.c.partner_id,
-        func.count(),
-        func.sum(certified.c.npcu_value),
-        func.count(certified.c.user_id.distinct()),
-        func.sum(case((soon, 1), else_=0)),
-    ).group_by(certified.c.partner_id)
-    query = only(query, certified.c.partner_id, partner_id)
-    return {
-        row[0]: (int(row[1]), int(row[2] or 0), int(row[3]), int(row[4] or 0))
-        for row in connection.execute(query)
-    }
-
-
-def _partner_user_counts(connection: Connection, partner_id: int | None) -> dict[int, int]:
-    pairs = partner_user_pairs().subquery("pairs")
-    query = select(pairs.c.partner_id, func.count()).group_by(pairs.c.partner_id)
-    query = only(query, pairs.c.partner_id, partner_id)
-    return {row[0]: int(row[1]) for row in connection.execute(query)}
+def _users(members: dict[int, set[str]]) -> set[str] | None:
+    """The users whose certifications to read: one partner's members by id, else everyone
+    (one scan beats an IN list of thousands)."""
+    if len(members) > 1:
+        return None
+    return set().union(*members.values())
 
 
 def _group_ids(connection: Connection, partner_id: int | None) -> dict[int, list[str]]:
@@ -210,7 +193,11 @@ def _group_ids(connection: Connection, partner_id: int | None) -> dict[int, list
 
 
 def _push_states(connection: Connection, partner_id: int | None) -> dict[int, Any]:
-    query = only(select(partner_push_state), partner_push_state.c.partner_id, partner_id)
+    state = partner_push_state.c
+    query = select(
+        state.partner_id, state.pushed_values, state.pushed_at, state.crm_values, state.crm_read_at
+    )
+    query = only(query, state.partner_id, partner_id)
     return {row.partner_id: row for row in connection.execute(query)}
 
 
@@ -354,27 +341,48 @@ def one_certification(rows: list[Any]) -> Certification:
 
 def expiring(connection: Connection, now: datetime, days: int) -> list[ExpiringCertification]:
     """Counted certifications expiring within `days`, soonest first, with partner and person."""
-    certified = counted_certifications(now).subquery("certified")
-    rows = connection.execute(
-        select(
-            certified.c.partner_id,
-            partners.c.account_name,
-            certified.c.user_id,
-            lms_users.c.email,
-            lms_users.c.first_name,
-            lms_users.c.last_name,
-            certified.c.course_id,
-            lms_courses.c.name.label("course_name"),
-            certified.c.npcu_value,
-            certified.c.expires_at,
+    until = now + timedelta(days=days)
+    certified = certifications_of(partner_members(connection), counted_by_user(connection, now))
+    due = [
+        (partner_id, user, held)
+        for partner_id, pairs in certified.items()
+        for user, held in pairs
+        if held.expires_at is not None and held.expires_at <= until
+    ]
+    if not due:
+        return []
+    names = dict(connection.execute(select(partners.c.id, partners.c.account_name)).tuples().all())
+    people = {
+        row.id: row
+        for row in connection.execute(
+            select(
+                lms_users.c.id, lms_users.c.email, lms_users.c.first_name, lms_users.c.last_name
+            ).where(lms_users.c.id.in_(sorted({user for _, user, _ in due})))
         )
-        .join(partners, partners.c.id == certified.c.partner_id)
-        .join(lms_users, lms_users.c.id == certified.c.user_id)
-        .join(lms_courses, lms_courses.c.id == certified.c.course_id)
-        .where(
-            certified.c.expires_at.is_not(None),
-            certified.c.expires_at <= now + timedelta(days=days),
+    }
+    courses = dict(
+        connection.execute(
+            select(lms_courses.c.id, lms_courses.c.name).where(
+                lms_courses.c.id.in_(sorted({held.course_id for _, _, held in due}))
+            )
         )
-        .order_by(certified.c.expires_at, certified.c.partner_id, certified.c.user_id)
+        .tuples()
+        .all()
     )
-    return [ExpiringCertification(*row) for row in rows]
+    found = [
+        ExpiringCertification(
+            partner_id,
+            names.get(partner_id),
+            user,
+            people[user].email,
+            people[user].first_name,
+            people[user].last_name,
+            held.course_id,
+            courses.get(held.course_id),
+            held.npcu,
+            held.expires_at,
+        )
+        for partner_id, user, held in due
+        if held.expires_at is not None
+    ]
+    return sorted(found, key=lambda e: (e.expires_at, e.partner_id, e.lms_user_id))
