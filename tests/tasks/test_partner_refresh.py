@@ -135,6 +135,13 @@ def test_a_refresh_waits_for_enrollments_and_push_and_they_for_it(
             )
     started = start_run(engine, settings, PARTNER_REFRESH.name)  # free now; seeds its row
     assert started.lease.task == PARTNER_REFRESH.name
+    with engine.connect() as c:  # seeded disabled: the scheduler never finds it due
+        enabled = c.scalar(
+            select(scheduled_tasks.c.enabled).where(
+                scheduled_tasks.c.task_type == PARTNER_REFRESH.name
+            )
+        )
+    assert enabled is False or enabled == 0
     for blocked in ("sync_enrollments", "sync_to_impartner"):
         with pytest.raises(AlreadyRunning, match=PARTNER_REFRESH.name):
             start_run(engine, settings, blocked)

@@ -48,7 +48,7 @@ def seed_tasks(connection: Connection, tasks: Iterable[TaskSeed]) -> int:
         {
             "task_type": task.name,
             "interval_minutes": task.interval_minutes,
-            "enabled": True,
+            "enabled": getattr(task, "scheduled", True),  # on-demand tasks are never due
             "status": "idle",
             "next_run_at": utcnow(),
         }

@@ -19,6 +19,8 @@ class TaskSpec:
     """The settings a run cannot do without, checked before it starts."""
     exclusive_with: tuple[str, ...] = ()
     """Tasks that must not run at the same time as this one (and it not with them)."""
+    scheduled: bool = True
+    """False: the task runs only when asked for; its registry row is seeded disabled."""
 
 
 NORTHPASS = ("NORTHPASS_API_KEY",)
@@ -96,6 +98,7 @@ PARTNER_REFRESH = TaskSpec(
     "one partner now: its groups' members, its people's transcripts, its counts pushed",
     needs=NORTHPASS + IMPARTNER,
     exclusive_with=("sync_enrollments", "sync_to_impartner"),
+    scheduled=False,
 )
 """Run on demand only (`sync partner ID`, `POST /api/partners/{id}/refresh`), never scheduled;
 its registry row exists for its lease and is made at its first run."""
