@@ -6,6 +6,7 @@ the ASGI app (no network), `GET /api/partners` with every partner sorted by cert
 `GET /api/partners/{id}` for random partners. Prints p50/p95/p99 and the data's size.
 
     .venv/bin/python bench/partners.py [--size reference] [--requests 100] [--mariadb URL]
+        [--keep] [--reuse]   # keep the filled database / time one kept before
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from partnersync.tasks.runner import run_task
 from partnersync.web.app import create_app
 
 TOKEN = "bench-token-0123456789"
+DATABASE = "partnersync_bench_partners"
 
 
 def percentiles(samples: list[float]) -> str:
@@ -39,26 +41,13 @@ def percentiles(samples: list[float]) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size", default="reference")
-    parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--mariadb", default="mysql+pymysql://root@127.0.0.1:3306/test")
-    parser.add_argument("--keep", action="store_true", help="keep the filled database")
-    args = parser.parse_args()
-
-    server = make_url(args.mariadb)
-    admin = create_engine(server)
-    with admin.connect() as connection:
-        connection.execute(text("DROP DATABASE IF EXISTS partnersync_bench_partners"))
-        connection.execute(text("CREATE DATABASE partnersync_bench_partners CHARACTER SET utf8mb4"))
-    url = server.set(database="partnersync_bench_partners").render_as_string(hide_password=False)
+def fill(url: str, size: str) -> None:
+    """Every pull task, full, then the push, from a sandbox of `size`."""
     engine = make_engine(url)
     migrate(engine, TASKS)
-    with running_sandbox(args.size, rate_limit_per_second=None) as sb:
+    with running_sandbox(size, rate_limit_per_second=None) as sb:
         settings = Settings(
             PARTNERSYNC_DATABASE_URL=url,
-            PARTNERSYNC_API_TOKEN=TOKEN,
             NORTHPASS_BASE_URL=sb.base_url,
             NORTHPASS_API_KEY=sb.northpass_key,
             NORTHPASS_RATE_PER_SECOND=1000,
@@ -72,7 +61,30 @@ def main() -> None:
             outcome = run_task(engine, settings, task, TASK_FUNCTIONS[task], mode="full")
             assert outcome.status == "success", (task, outcome.error)
         print(f"filled in {time.perf_counter() - started:.0f} s")
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="reference")
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--mariadb", default="mysql+pymysql://root@127.0.0.1:3306/test")
+    parser.add_argument("--keep", action="store_true", help="keep the filled database")
+    parser.add_argument("--reuse", action="store_true", help="time a database kept before")
+    args = parser.parse_args()
+
+    server = make_url(args.mariadb)
+    admin = create_engine(server)
+    url = server.set(database=DATABASE).render_as_string(hide_password=False)
+    if not args.reuse:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
+            connection.execute(text(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4"))
+        fill(url, args.size)
+    engine = make_engine(url)
     with engine.connect() as connection:
+        for table in ("partners", "contacts", "lms_users", "lms_group_members", "lms_enrollments"):
+            connection.execute(text(f"ANALYZE TABLE {table}")).all()  # as a live database has
         counts = [
             connection.scalar(select(func.count()).select_from(table))
             for table in (partners, lms_users, lms_enrollments)
@@ -80,6 +92,7 @@ def main() -> None:
         ids = list(connection.scalars(select(partners.c.id).where(partners.c.deleted_at.is_(None))))
     print(f"data: {counts[0]} partners, {counts[1]} LMS users, {counts[2]} enrollments")
 
+    settings = Settings(PARTNERSYNC_DATABASE_URL=url, PARTNERSYNC_API_TOKEN=TOKEN)
     with TestClient(create_app(engine, settings)) as client:
         client.headers["Authorization"] = f"Bearer {TOKEN}"
         timings: dict[str, list[float]] = {"list": [], "detail": []}
@@ -102,7 +115,7 @@ def main() -> None:
     engine.dispose()
     if not args.keep:
         with admin.connect() as connection:
-            connection.execute(text("DROP DATABASE IF EXISTS partnersync_bench_partners"))
+            connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
 
 
 if __name__ == "__main__":

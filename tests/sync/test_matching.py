@@ -201,10 +201,10 @@ def test_the_candidate_filter_loses_nothing_on_every_short_name() -> None:
     (a random sample rarely lands on a length or trigram count that sits on the bound)."""
     import itertools
 
-    words = ["".join(p) for n in range(1, 7) for p in itertools.product("ab", repeat=n)]
+    words = ["".join(p) for n in range(1, 6) for p in itertools.product("ab", repeat=n)]
     words += ["a b", "ab ab", "aa bb", "abc", "abcd", "bcd a"]
     index = _PartnerIndex(enumerate(words))
-    for threshold in (0.5, 0.6, 0.75, 0.8, 0.85, 0.9):
+    for threshold in (0.5, 0.75, 0.85):
         for core in words:
             scores = {
                 p: SequenceMatcher(None, normalise(w), core, autojunk=False).ratio()

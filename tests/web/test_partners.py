@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, true, update
 
+from partnersync.config import Settings
 from partnersync.db.schema import (
     contacts,
     lms_courses,
@@ -311,3 +312,39 @@ def test_a_partner_item_has_exactly_the_documented_fields() -> None:
     from partnersync.web.models import PartnerItem
 
     assert list(PartnerItem.model_fields) == list(PartnerSummary.__dataclass_fields__)
+
+
+def test_kept_numbers_are_never_served_after_any_write_or_an_expiry(
+    engine: Engine, synced: TestClient
+) -> None:
+    import time
+
+    from partnersync.sync.partner_view_cache import PartnerViewCache
+
+    cache, settings = PartnerViewCache(), Settings()
+    now = utcnow()
+    time.sleep(1.1)  # the server's change record has second precision
+    with engine.connect() as c:
+        first = cache.summaries(c, settings, now)
+        again = cache.summaries(c, settings, now)
+    kept = engine.dialect.name != "sqlite"  # SQLite keeps no change record: always computed
+    assert (again is first) == kept
+    target = next(item for item in first if item.certification_count > 0)
+    with engine.begin() as c:  # an operator's UPDATE, outside partnersync
+        c.execute(
+            update(lms_enrollments)
+            .where(lms_enrollments.c.status == "completed")
+            .values(expires_at=now + timedelta(days=400))
+        )
+    with engine.connect() as c:
+        fresh = cache.summaries(c, settings, now)
+        assert fresh is not first
+        time.sleep(1.1)
+        fresh = cache.summaries(c, settings, now)  # computed a second after the change
+        later = cache.summaries(c, settings, now + timedelta(days=300))  # nothing due yet
+        due = cache.summaries(c, settings, now + timedelta(days=311))  # in the 90-day window
+        expired = cache.summaries(c, settings, now + timedelta(days=401))  # all expired
+    assert (later is fresh) == kept
+    assert {i.id: i.expiring_90d for i in later}[target.id] == 0
+    assert due is not later and {i.id: i.expiring_90d for i in due}[target.id] > 0
+    assert all(item.certification_count == 0 for item in expired)

@@ -127,6 +127,14 @@ def summaries(
     connection: Connection, settings: Settings, now: datetime, partner_id: int | None = None
 ) -> list[PartnerSummary]:
     """Every live partner (or only `partner_id`), ordered by id; five set-based queries."""
+    return summaries_until(connection, settings, now, partner_id)[0]
+
+
+def summaries_until(
+    connection: Connection, settings: Settings, now: datetime, partner_id: int | None = None
+) -> tuple[list[PartnerSummary], datetime | None]:
+    """`summaries`, and the next instant at which they change by time alone (a certification
+    expires, or enters the `expiring_90d` window), None if never: how long they may be kept."""
     query = select(
         partners.c.id,
         partners.c.impartner_id,
@@ -142,7 +150,7 @@ def summaries(
         for row in rows
     }
     if not found:
-        return []
+        return [], None
     members = partner_members(connection, partner_id)
     certified = certifications_of(members, counted_by_user(connection, now, _users(members)))
     soon = now + timedelta(days=EXPIRING_DAYS)
@@ -163,7 +171,16 @@ def summaries(
             group_ids=groups.get(key, []),
         )
         result.append(with_push_state(summary, states.get(key), settings))
-    return result
+    window = timedelta(days=EXPIRING_DAYS)
+    instants = [
+        instant
+        for held in certified.values()
+        for _, h in held
+        if h.expires_at is not None
+        for instant in (h.expires_at, h.expires_at - window)
+        if instant > now
+    ]
+    return result, min(instants, default=None)
 
 
 def only(query: Select[Any], column: ColumnElement[int], partner_id: int | None) -> Select[Any]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
 
 from partnersync.config import Settings
+from partnersync.sync.partner_view_cache import PartnerViewCache
 from partnersync.web.launcher import RunLauncher
 from partnersync.web.metrics import RunMetrics
 
@@ -21,3 +22,4 @@ class Services:
     metrics: RunMetrics
     scheduler_heartbeat: Callable[[], datetime | None] | None
     """When this process's scheduler last ticked; None when no scheduler runs here."""
+    partner_view: PartnerViewCache = field(default_factory=PartnerViewCache)

@@ -64,7 +64,7 @@ def router(services: Services, guard: Any) -> APIRouter:
         order: Order = Query("asc"),
     ) -> list[PartnerSummary]:
         with services.engine.connect() as connection:
-            items = partner_view.summaries(connection, services.settings, utcnow())
+            items = services.partner_view.summaries(connection, services.settings, utcnow())
         return partner_view.select_summaries(
             items, q=q, tier=tier, active=active, sort=sort, order=order
         )
