@@ -245,3 +245,18 @@ def test_blank_and_system_group_names_are_never_matched() -> None:
 def test_an_unlinkable_partner_is_passed_through_match_groups() -> None:
     group, active = [("g", "Eastern Shift Inc")], [(1, "Western Shift LLC")]
     assert match_groups(group, active, unlinkable=[(2, "Eastern Shift Ltd")]) == {}
+
+
+def test_the_candidate_filter_finds_a_lone_partner_right_at_the_threshold() -> None:
+    """Each short name as the only partner: a candidate whose best possible ratio equals the
+    threshold exactly (length 1 against 3 at 0.5) must still be compared."""
+    import itertools
+
+    words = ["".join(p) for n in range(1, 5) for p in itertools.product("ab", repeat=n)]
+    for threshold in (0.5, 0.75):
+        for partner in words:
+            index = _PartnerIndex([(1, partner)])
+            for core in words:
+                ratio = SequenceMatcher(None, partner, core, autojunk=False).ratio()
+                found, _ = index.fuzzy(core, threshold)
+                assert found == ({1} if ratio >= threshold else set()), (partner, core)

@@ -170,7 +170,7 @@ def category_rules(
     """
     rule = certification_category_rules.c
     stored = connection.execute(
-        select(rule.pattern, rule.category, rule.priority).order_by(rule.priority.desc(), rule.id)
+        select(rule.pattern, rule.category, rule.priority).order_by(rule.id)  # sorted below
     )
     rules = [CategoryRule(row.pattern, row.category, row.priority) for row in stored]
     rules += [
