@@ -13,11 +13,12 @@ import datetime as dt
 import math
 from typing import Any
 
-from partnersync.clients.errors import ApiError, ClientError, RetriesExhausted
+from partnersync.clients.errors import ApiError
 from partnersync.clients.impartner import BASE_PATH, ImpartnerClient, format_time, list_data
 from partnersync.clients.settings import ImpartnerSettings
 from partnersync.clients.transport import ApiRequest
 from partnersync.doctor.report import Checklist, Status
+from partnersync.doctor.vendor import Vendor, first_answer, probe_all
 
 CHECKS = (
     "impartner.key",
@@ -50,49 +51,29 @@ async def accounts(client: ImpartnerClient, **params: str) -> Answer:
     return Answer(count, [row for row in rows if isinstance(row, dict)])
 
 
+IMPARTNER = Vendor(
+    "Impartner",
+    CHECKS,
+    "IMPARTNER",
+    frozenset({200, 302, 401, 403}),  # 200: `success: false`; 302: a login page
+    "check IMPARTNER_API_KEY and IMPARTNER_TENANT_ID",
+)
+
+
 async def probe(settings: ImpartnerSettings, margin_hours: int, now: dt.datetime) -> Checklist:
-    checks = Checklist()
-    async with ImpartnerClient(settings) as client:
-        try:
-            await _probe(client, checks, margin_hours, now)
-        except ClientError as exc:
-            done = {check.name for check in checks.checks}
-            pending = [name for name in CHECKS if name not in done]
-            checks.add(pending[0], "fail", f"Impartner stopped answering: {exc}")
-            checks.skip_rest(pending[1:], "an earlier Impartner request failed")
-        checks.requests["impartner"] = client.stats.requests
-    return checks
+    client = ImpartnerClient(settings)
+    return await probe_all(
+        IMPARTNER, client, lambda checks: _probe(client, checks, margin_hours, now)
+    )
 
 
 async def _probe(
     client: ImpartnerClient, checks: Checklist, margin_hours: int, now: dt.datetime
 ) -> None:
-    settings = client.settings
-    try:
-        sample = await accounts(
-            client, fields="Id,Updated", orderby="Id", skip="0", take=str(SAMPLE)
-        )
-    except ApiError as exc:
-        checks.add(
-            "impartner.key",
-            "fail",
-            f"Impartner refused the first request, HTTP {exc.status}: {exc.detail}",
-            "check IMPARTNER_API_KEY and IMPARTNER_TENANT_ID"
-            if exc.status in (200, 302, 401, 403)
-            else "check IMPARTNER_BASE_URL",
-        )
-        checks.skip_rest(list(CHECKS[1:]), "Impartner did not accept the first request")
+    first = accounts(client, fields="Id,Updated", orderby="Id", skip="0", take=str(SAMPLE))
+    sample = await first_answer(IMPARTNER, client, client.settings.base_url, checks, first)
+    if sample is None:
         return
-    except RetriesExhausted as exc:
-        checks.add(
-            "impartner.key",
-            "fail",
-            f"Impartner at {settings.base_url} did not answer ({exc.cause})",
-            "check IMPARTNER_BASE_URL and that this host may reach it",
-        )
-        checks.skip_rest(list(CHECKS[1:]), "Impartner did not answer")
-        return
-    checks.add("impartner.key", "ok", f"{settings.base_url} answered and accepted the key")
     await _tenant(client, checks)
     await _fields(client, checks)
     _orderby(checks, sample)

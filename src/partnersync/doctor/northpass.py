@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 
-from partnersync.clients.errors import ApiError, ClientError, RetriesExhausted
+from partnersync.clients.errors import ApiError
 from partnersync.clients.northpass import NorthpassClient, format_time, next_page_request
 from partnersync.clients.settings import NorthpassSettings
 from partnersync.doctor.report import Checklist
+from partnersync.doctor.vendor import Vendor, first_answer, probe_all
 
 CHECKS = (
     "northpass.key",
@@ -29,46 +30,21 @@ PEOPLE = "/v2/people"
 SINCE_EVER = "2000-01-01T00:00:00Z"
 
 
+NORTHPASS = Vendor(
+    "Northpass", CHECKS, "NORTHPASS", frozenset({401, 403}), "check NORTHPASS_API_KEY"
+)
+
+
 async def probe(settings: NorthpassSettings, now: dt.datetime) -> Checklist:
-    checks = Checklist()
-    async with NorthpassClient(settings) as client:
-        try:
-            await _probe(client, checks, now)
-        except ClientError as exc:
-            done = {check.name for check in checks.checks}
-            pending = [name for name in CHECKS if name not in done]
-            checks.add(pending[0], "fail", f"Northpass stopped answering: {exc}")
-            checks.skip_rest(pending[1:], "an earlier Northpass request failed")
-        checks.requests["northpass"] = client.stats.requests
-    return checks
+    client = NorthpassClient(settings)
+    return await probe_all(NORTHPASS, client, lambda checks: _probe(client, checks, now))
 
 
 async def _probe(client: NorthpassClient, checks: Checklist, now: dt.datetime) -> None:
     settings = client.settings
-    try:
-        await client.get(PEOPLE, [("limit", "1")])
-    except ApiError as exc:
-        refused = exc.status in (401, 403)
-        checks.add(
-            "northpass.key",
-            "fail",
-            f"Northpass {'refused the key' if refused else 'answered'} HTTP {exc.status}: "
-            f"{exc.detail}",
-            "check NORTHPASS_API_KEY" if refused else "check NORTHPASS_BASE_URL",
-        )
-        checks.skip_rest(list(CHECKS[1:]), "Northpass did not accept the first request")
+    answer = client.get(PEOPLE, [("limit", "1")])
+    if await first_answer(NORTHPASS, client, settings.base_url, checks, answer) is None:
         return
-    except RetriesExhausted as exc:
-        checks.add(
-            "northpass.key",
-            "fail",
-            f"Northpass at {settings.base_url} did not answer ({exc.cause})",
-            "check NORTHPASS_BASE_URL and that this host may reach it",
-        )
-        checks.skip_rest(list(CHECKS[1:]), "Northpass did not answer")
-        return
-    checks.add("northpass.key", "ok", f"{settings.base_url} answered and accepted the key")
-
     params = {"limit": str(settings.page_size), "filter[updated_at][gteq]": SINCE_EVER}
     first = await client.get(PEOPLE, list(params.items()))
     people, next_link = records(first), next_of(first)
