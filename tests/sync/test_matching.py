@@ -260,3 +260,31 @@ def test_the_candidate_filter_finds_a_lone_partner_right_at_the_threshold() -> N
                 ratio = SequenceMatcher(None, partner, core, autojunk=False).ratio()
                 found, _ = index.fuzzy(core, threshold)
                 assert found == ({1} if ratio >= threshold else set()), (partner, core)
+
+
+def test_a_name_that_is_only_a_prefix_or_a_legal_suffix_is_kept() -> None:
+    assert normalise("PTR") == "ptr"
+    assert normalise("Ltd.") == "ltd"
+    assert normalise("ptr_GmbH") == "gmbh"
+
+
+def test_the_candidate_filter_loses_nothing_on_longer_names() -> None:
+    """Names long enough for the trigram bound (not the length bound) to decide."""
+    import random
+
+    rng = random.Random(5)
+    words = sorted(
+        {"".join(rng.choice("abc ") for _ in range(rng.randint(6, 12))).strip() for _ in range(160)}
+    )
+    words = [w for w in words if len(normalise(w)) >= 6]
+    index = _PartnerIndex(enumerate(words))
+    cores = [normalise(w) for w in words]
+    for threshold in (0.6, 0.8):
+        for core in cores[::3]:
+            scores = {
+                p: SequenceMatcher(None, other, core, autojunk=False).ratio()
+                for p, other in enumerate(cores)
+            }
+            best = max((s for s in scores.values() if s >= threshold), default=None)
+            expected = {p for p, s in scores.items() if s == best} if best else set()
+            assert index.fuzzy(core, threshold)[0] == expected, (core, threshold)
