@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select, true, update
+from sqlalchemy import Engine, and_, select, true, update
 
 from partnersync.config import Settings
 from partnersync.db.schema import (
@@ -348,3 +348,28 @@ def test_kept_numbers_are_never_served_after_any_write_or_an_expiry(
     assert {i.id: i.expiring_90d for i in later}[target.id] == 0
     assert due is not later and {i.id: i.expiring_90d for i in due}[target.id] > 0
     assert all(item.certification_count == 0 for item in expired)
+
+
+def test_each_reason_a_completed_course_does_not_count(engine: Engine, synced: TestClient) -> None:
+    now = utcnow()
+    partner_id, user, course = min(
+        (partner_id, user, course)
+        for partner_id, pairs in certified(engine, now).items()
+        for user, course in pairs
+    )
+    enrollment = and_(lms_enrollments.c.user_id == user, lms_enrollments.c.course_id == course)
+
+    def reason() -> str:
+        detail = synced.get(f"/api/partners/{partner_id}").json()
+        person = next(u for u in detail["users"] if u["lms_user_id"] == user)
+        found = next(c for c in person["certifications"] if c["course_id"] == course)
+        assert found["counted"] is False
+        return str(found["not_counted_reason"])
+
+    with engine.begin() as c:
+        c.execute(update(lms_enrollments).where(enrollment).values(deleted_at=now))
+    assert reason() == "enrollment removed in Northpass"
+    with engine.begin() as c:
+        c.execute(update(lms_enrollments).where(enrollment).values(deleted_at=None))
+        c.execute(update(lms_courses).where(lms_courses.c.id == course).values(npcu_value=0))
+    assert reason() == "course worth no NPCU"
