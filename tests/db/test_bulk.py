@@ -250,3 +250,36 @@ def test_a_refused_sweep_says_how_much_and_how_to_let_it_through() -> None:
     assert str(refused).endswith(
         "may be incomplete; if the deletions are real, run once with --allow-mass-delete"
     )
+
+
+def test_rows_of_key_columns_only_are_inserted_once(engine: Engine) -> None:
+    with engine.begin() as connection:
+        first = upsert(connection, lms_users, [{"id": "u1"}, {"id": "u2"}])
+        again = upsert(connection, lms_users, [{"id": "u1"}, {"id": "u3"}])
+    assert first == WriteCounts(created=2)
+    assert again == WriteCounts(created=1, unchanged=1)
+
+
+def test_soft_deleting_counts_every_batch_and_never_touches_a_row_twice(engine: Engine) -> None:
+    later = NOW + timedelta(hours=1)
+    with engine.begin() as connection:
+        upsert(connection, lms_courses, [course(str(i)) for i in range(5)])
+        keys = [(str(i),) for i in range(5)]
+        assert soft_delete_keys(connection, lms_courses, keys[:1], now=NOW) == 1
+        assert soft_delete_keys(connection, lms_courses, keys, now=later, batch_size=2) == 4
+        stamps = dict(
+            connection.execute(select(lms_courses.c.id, lms_courses.c.deleted_at)).tuples().all()
+        )
+    assert stamps["0"] == NOW  # deleted before: its time of deletion stands
+    assert {stamps[str(i)] for i in range(1, 5)} == {later}
+
+
+def test_a_scoped_sweep_sees_only_live_rows_in_its_scope(engine: Engine) -> None:
+    rows = [{"group_id": g, "user_id": u, "status": "confirmed"} for g in "gh" for u in "abc"]
+    with engine.begin() as connection:
+        upsert(connection, lms_group_members, rows)
+        soft_delete_keys(connection, lms_group_members, [("g", "a")], now=NOW)
+        missing, active = sweep_candidates(
+            connection, lms_group_members, {("g", "b")}, scope=lms_group_members.c.group_id == "g"
+        )
+    assert (sorted(missing), active) == ([("g", "c")], 2)
