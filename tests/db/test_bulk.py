@@ -283,3 +283,16 @@ def test_a_scoped_sweep_sees_only_live_rows_in_its_scope(engine: Engine) -> None
             connection, lms_group_members, {("g", "b")}, scope=lms_group_members.c.group_id == "g"
         )
     assert (sorted(missing), active) == ([("g", "c")], 2)
+
+
+def test_unstorable_names_what_a_strict_database_would_refuse() -> None:
+    from partnersync.db.bulk import unstorable
+
+    fits = "x" * 500  # lms_courses.name holds 500 characters: exactly that fits
+    assert unstorable(lms_courses, {"id": "c", "name": fits}) is None
+    too_long = unstorable(lms_courses, {"id": "c", "name": fits + "x"})
+    assert too_long == "name: 501 characters, the column holds 500"
+    assert unstorable(lms_courses, {"id": "c", "name": "Zürich — 東京"}) is None
+    assert "lone surrogate" in str(unstorable(lms_courses, {"id": "c", "name": "a\ud800b"}))
+    assert unstorable(lms_courses, {"id": "c", "npcu_value": 2**31}) is not None
+    assert unstorable(lms_courses, {"id": "c", "npcu_value": 2**31 - 1}) is None
