@@ -23,7 +23,7 @@ from partnersync.db.bulk import (
     sweep_candidates,
     upsert,
 )
-from partnersync.db.schema import lms_courses, lms_group_members, lms_users
+from partnersync.db.schema import lms_courses, lms_group_members, lms_users, partners
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -296,3 +296,7 @@ def test_unstorable_names_what_a_strict_database_would_refuse() -> None:
     assert "lone surrogate" in str(unstorable(lms_courses, {"id": "c", "name": "a\ud800b"}))
     assert unstorable(lms_courses, {"id": "c", "npcu_value": 2**31}) is not None
     assert unstorable(lms_courses, {"id": "c", "npcu_value": 2**31 - 1}) is None
+    assert unstorable(lms_courses, {"id": "c", "npcu_value": -(2**31)}) is None
+    assert unstorable(lms_courses, {"id": "c", "npcu_value": -(2**31) - 1}) is not None
+    flagged = {"is_active": True, "impartner_id": 1, "account_name": "x" * 256}
+    assert unstorable(partners, flagged) is not None  # a flag before it ends no check
