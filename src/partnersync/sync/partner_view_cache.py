@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from partnersync.config import Settings
 from partnersync.db.engine import is_mariadb
@@ -35,7 +36,7 @@ WATCHED = (
     "partner_push_state",
 )
 STATE = text(
-    "SELECT MAX(UPDATE_TIME), NOW(), "
+    "SELECT MAX(UPDATE_TIME), COUNT(*), NOW(), "
     "(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
     "WHERE VARIABLE_NAME = 'UPTIME'), @@system_time_zone "
     "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
@@ -90,8 +91,15 @@ class PartnerViewCache:
 
 
 def _state(connection: Connection) -> _State | None:
-    """The server's record of changes, or None when its times cannot be compared."""
-    changed, clock, uptime, zone = connection.execute(STATE).one()
+    """The server's record of changes, or None when it cannot be read (an account without
+    access to it) or its times cannot be compared."""
+    try:
+        with connection.begin_nested():
+            changed, tables, clock, uptime, zone = connection.execute(STATE).one()
+    except SQLAlchemyError:
+        return None
+    if tables != len(WATCHED):  # a table it cannot see would never look changed
+        return None
     if str(zone).upper() not in ("UTC", "+00:00", "GMT", "Z"):
         return None
     return _State(changed, clock, clock - timedelta(seconds=int(uptime)))
