@@ -31,6 +31,7 @@ from partnersync.db.schema import lms_group_members, lms_groups, partners
 from partnersync.sync.collection import Stream, confirmed_gone_in_northpass, pull
 from partnersync.sync.context import SyncContext
 from partnersync.sync.matching import DEFAULT_THRESHOLD, is_all_partners, match_groups_detailed
+from partnersync.sync.report import StreamReport
 
 MEMBERSHIPS = "northpass.memberships"
 BATCH = 500
@@ -315,15 +316,9 @@ async def sync_memberships(context: SyncContext) -> None:
         done += 1
         context.progress(MEMBERSHIPS, done, len(targets))
         group_id = members.group_id
-        if members.missing:
-            report.notes.append(f"group {group_id}: not found (HTTP 404), skipped")
+        gone = store_listing(context, report, members)
+        if gone is None:
             continue
-        report.skipped(members.skipped)
-        with context.write() as connection:
-            counts, gone = store_members(
-                connection, group_id, members.person_ids, context.started_at
-            )
-        report.wrote(counts)
         if members.skipped:
             report.notes.append(
                 f"group {group_id}: {len(members.skipped)} unreadable record(s), so no removals"
@@ -355,6 +350,23 @@ async def sync_memberships(context: SyncContext) -> None:
             )
     report.deleted += removals
     report.notes.append(f"{len(planned)} of {len(groups)} group(s) read completely")
+
+
+def store_listing(
+    context: SyncContext, report: StreamReport, members: GroupMembers
+) -> set[str] | None:
+    """Store one group's listing in a fenced write; the confirmed members it no longer lists
+    (for the caller to remove, guarded), or None when the group is gone (HTTP 404)."""
+    if members.missing:
+        report.notes.append(f"group {members.group_id}: not found (HTTP 404), skipped")
+        return None
+    report.skipped(members.skipped)
+    with context.write() as connection:
+        counts, gone = store_members(
+            connection, members.group_id, members.person_ids, context.started_at
+        )
+    report.wrote(counts)
+    return gone
 
 
 def store_members(

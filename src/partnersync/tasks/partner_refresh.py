@@ -28,7 +28,7 @@ from partnersync.sync.groups import (
     confirmed_members,
     read_members_confirmed,
     remove_members,
-    store_members,
+    store_listing,
 )
 from partnersync.sync.partner_users import partner_user_pairs
 from partnersync.tasks.push import STREAM as PUSH_STREAM
@@ -86,23 +86,18 @@ async def _members(context: SyncContext, groups: list[str]) -> None:
     for group_id in groups:
         context.checkpoint()
         members = await read_members_confirmed(context.northpass, group_id, stored[group_id])
-        if members.missing:
-            report.notes.append(f"group {group_id}: not found (HTTP 404), skipped")
+        gone = store_listing(context, report, members)
+        if gone is None:
             continue
-        report.skipped(members.skipped)
+        if members.skipped or not members.person_ids:
+            report.notes.append(f"group {group_id}: incomplete or empty listing, no removals")
+            continue
         with context.write() as connection:
-            counts, gone = store_members(
-                connection, group_id, members.person_ids, context.started_at
-            )
-            report.wrote(counts)
-            if members.skipped or not members.person_ids:
-                report.notes.append(f"group {group_id}: incomplete or empty listing, no removals")
-                continue
             check_sweep(
                 lms_group_members.name, len(gone), len(stored[group_id]), context.max_delete_share
             )
             remove_members(connection, group_id, gone, context.started_at)
-            report.deleted += len(gone)
+        report.deleted += len(gone)
 
 
 async def _transcripts(context: SyncContext, partner_id: int) -> None:
