@@ -288,3 +288,14 @@ def test_the_candidate_filter_loses_nothing_on_longer_names() -> None:
             best = max((s for s in scores.values() if s >= threshold), default=None)
             expected = {p for p, s in scores.items() if s == best} if best else set()
             assert index.fuzzy(core, threshold)[0] == expected, (core, threshold)
+
+
+@pytest.mark.parametrize(
+    ("partner", "group"),
+    [("Datacom", "Datcom"), ("Zenith", "Zenit"), ("Kappa", "Kapa"), ("Apex Data", "Apex Date")],
+)
+def test_a_one_letter_slip_in_a_short_name_stays_a_candidate(partner: str, group: str) -> None:
+    """Short names share few trigrams, so the pre-filter's bound sits close to what one edit
+    leaves: a filter counting longer grams (or demanding more of them) loses these matches."""
+    result = match_groups_detailed([("g", group)], [(1, partner)], threshold=0.85)
+    assert result.matches["g"].partner_id == 1
