@@ -46,19 +46,47 @@ def test_granted_times_never_exceed_the_budget(arrivals: list[float]) -> None:
 
 
 def test_acquire_sleeps_for_the_reserved_wait() -> None:
+    now = [0.0]
     slept: list[float] = []
 
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
+        now[0] += seconds
 
-    bucket = TokenBucket(rate=5, burst=1, clock=lambda: 0.0, sleep=fake_sleep)
+    bucket = TokenBucket(rate=5, burst=1, clock=lambda: now[0], sleep=fake_sleep, recheck_seconds=1)
 
     async def three() -> None:
         for _ in range(3):
             await bucket.acquire()
 
     asyncio.run(three())
-    assert slept == pytest.approx([0.2, 0.4])
+    assert slept == pytest.approx([0.2, 0.2])  # sequential: each waits for the next token
+    assert bucket.sample() == (3, True)
+    assert bucket.sample() == (0, False)
+
+
+def test_waiting_callers_take_up_a_new_rate_at_their_next_look() -> None:
+    """Queued behind a slow rate, callers do not sleep out the old wait when the rate rises:
+    each looks up every `recheck_seconds` and queues again at the new pace."""
+    now = [0.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+        await asyncio.sleep(0)  # let the other task run, as a real sleep would
+
+    bucket = TokenBucket(rate=0.5, burst=1, clock=lambda: now[0], sleep=fake_sleep)
+
+    async def run() -> None:
+        await bucket.acquire()  # free
+        waiting = asyncio.ensure_future(bucket.acquire())  # 2 s at 0.5/s
+        await asyncio.sleep(0)
+        bucket.set_rate(10.0)
+        await waiting
+
+    asyncio.run(run())
+    assert sum(slept) < 0.5
 
 
 def test_one_bucket_per_key_and_budget_for_the_whole_process() -> None:

@@ -17,7 +17,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from partnersync.clients.errors import ApiError
-from partnersync.clients.ratelimit import TokenBucket
+from partnersync.clients.ratelimit import Limiter
 from partnersync.clients.records import (
     ImpartnerAccount,
     ImpartnerFieldValues,
@@ -177,7 +177,7 @@ class ImpartnerClient(ApiClient):
         self,
         settings: ImpartnerSettings,
         *,
-        limiter: TokenBucket | None = None,
+        limiter: Limiter | None = None,
         stats: RequestStats | None = None,
         mock: httpx.AsyncBaseTransport | None = None,
     ) -> None:

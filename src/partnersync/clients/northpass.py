@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from partnersync.clients.errors import ApiError
 from partnersync.clients.fanout import fan_out
-from partnersync.clients.ratelimit import TokenBucket
+from partnersync.clients.ratelimit import Limiter
 from partnersync.clients.records import (
     NorthpassCourse,
     NorthpassCourseEnrollment,
@@ -143,7 +143,7 @@ class NorthpassClient(ApiClient):
         self,
         settings: NorthpassSettings,
         *,
-        limiter: TokenBucket | None = None,
+        limiter: Limiter | None = None,
         stats: RequestStats | None = None,
         mock: httpx.AsyncBaseTransport | None = None,
     ) -> None:

@@ -7,17 +7,35 @@ import hashlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from pydantic import SecretStr
+
+
+class Limiter(Protocol):
+    """What a session needs of its rate limit: a turn per request, word of each 429, and an
+    end (a shared budget's consumer leaves then)."""
+
+    @property
+    def rate(self) -> float: ...
+
+    async def acquire(self) -> None: ...
+
+    def throttled(self, retry_after: float | None) -> None: ...
+
+    async def release(self) -> None: ...
 
 
 class TokenBucket:
     """Reservation-style token bucket.
 
-    Every request takes a token. When the bucket is empty the request still gets a token, dated in
-    the future, and waits until then; so concurrent callers queue up fairly at exactly `rate`.
-    Reservations are plain arithmetic under a thread lock, which lets one bucket serve every thread
-    and event loop in the process.
+    Every request takes a token. When the bucket is empty the request still gets a token, owed
+    from tokens not yet earned, and waits until they are; so concurrent callers queue up fairly
+    at exactly `rate`. Reservations are plain arithmetic under a thread lock, which lets one
+    bucket serve every thread and event loop in the process. The rate can change while callers
+    wait (the shared budget sets it, `partnersync.budget`), and `pause` holds every request back
+    (a `Retry-After`): a waiting caller holds a place in the queue, counted in tokens, and looks
+    up every `recheck_seconds` how long that place is at the pace of the moment.
     """
 
     def __init__(
@@ -27,6 +45,7 @@ class TokenBucket:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        recheck_seconds: float = 0.25,
     ) -> None:
         if rate <= 0:
             raise ValueError(f"rate must be > 0 requests/s, got {rate}")
@@ -36,26 +55,88 @@ class TokenBucket:
         self.burst = burst
         self._clock = clock
         self._sleep = sleep
+        self._recheck = recheck_seconds
         self._tokens = burst
+        self._earned = (
+            0.0  # every token ever earned: a queued caller waits for it to reach its place
+        )
         self._updated: float | None = None
+        self._paused_until = float("-inf")
         self._lock = threading.Lock()
+        self._granted = 0
+        self._waited = False
+
+    def _refill(self, now: float) -> None:
+        if self._updated is not None and now > self._updated:
+            earned_from = max(self._updated, min(now, self._paused_until))  # none while paused
+            earned = (now - earned_from) * self.rate
+            self._earned += earned
+            self._tokens = min(self.burst, self._tokens + earned)
+        if self._updated is None or now > self._updated:
+            self._updated = now
+
+    def _take(self, now: float) -> float | None:
+        """Take a token; None if it can be used now, else the place in the queue to wait for."""
+        with self._lock:
+            self._refill(now)
+            self._tokens -= 1.0
+            if self._tokens >= 0 and now >= self._paused_until:
+                return None
+            return self._earned + max(0.0, -self._tokens)
+
+    def _wait_for(self, place: float, now: float) -> float:
+        with self._lock:
+            self._refill(now)
+            owed = max(0.0, place - self._earned) / self.rate
+            return owed + max(0.0, self._paused_until - now)
 
     def reserve(self, now: float) -> float:
-        """Take one token at time `now`; return the seconds to wait before using it."""
+        """Take one token at time `now`; return the seconds to wait before using it (at the
+        current rate)."""
+        place = self._take(now)
+        return 0.0 if place is None else self._wait_for(place, now)
+
+    def set_rate(self, rate: float, now: float | None = None) -> None:
+        """From now on, `rate` requests/s (tokens already earned are kept)."""
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0 requests/s, got {rate}")
         with self._lock:
-            if self._updated is not None and now > self._updated:
-                refill = (now - self._updated) * self.rate
-                self._tokens = min(self.burst, self._tokens + refill)
-            if self._updated is None or now > self._updated:
-                self._updated = now
-            self._tokens -= 1.0
-            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+            self._refill(self._clock() if now is None else now)
+            self.rate = rate
+
+    def pause(self, seconds: float, now: float | None = None) -> None:
+        """No token is handed out for `seconds` from now (a `Retry-After`)."""
+        with self._lock:
+            now = self._clock() if now is None else now
+            self._refill(now)
+            self._paused_until = max(self._paused_until, now + seconds)
+            self._tokens = min(self._tokens, 0.0)
+
+    def sample(self) -> tuple[int, bool]:
+        """Requests let through since the last sample, and whether any had to wait (or waits
+        now): whether this bucket, not the callers, set the pace."""
+        with self._lock:
+            granted, saturated = self._granted, self._waited or self._tokens < 0
+            self._granted, self._waited = 0, False
+            return granted, saturated
 
     async def acquire(self) -> None:
         """Wait for this caller's turn under the budget."""
-        wait = self.reserve(self._clock())
-        if wait > 0:
-            await self._sleep(wait)
+        place = self._take(self._clock())
+        if place is not None:
+            self._waited = True
+            while (wait := self._wait_for(place, self._clock())) > 1e-9:
+                await self._sleep(min(wait, self._recheck))
+        with self._lock:
+            self._granted += 1
+
+    def throttled(self, retry_after: float | None) -> None:
+        """A 429: with `Retry-After`, every request of the process waits that long."""
+        if retry_after:
+            self.pause(retry_after)
+
+    async def release(self) -> None:
+        return None
 
 
 _shared: dict[tuple[str, float, float], TokenBucket] = {}

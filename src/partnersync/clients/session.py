@@ -13,7 +13,7 @@ import httpx
 import structlog
 
 from partnersync.clients.errors import ApiError, RetriesExhausted
-from partnersync.clients.ratelimit import TokenBucket, shared_bucket
+from partnersync.clients.ratelimit import Limiter, shared_bucket
 from partnersync.clients.retry import (
     MalformedResponse,
     RetryableResponse,
@@ -45,7 +45,7 @@ class ApiSession:
     def __init__(
         self,
         transport: Transport,
-        limiter: TokenBucket,
+        limiter: Limiter,
         policy: RetryPolicy,
         *,
         concurrency: int,
@@ -100,12 +100,14 @@ class ApiSession:
         self.stats.requests += 1
         response = await self.transport.send(request)
         status = response.status_code
-        if status == 429:
-            self.stats.rate_limited += 1
         if is_retryable_status(status):
             retry_after = parse_retry_after(
                 response.headers.get("Retry-After"), dt.datetime.now(dt.UTC)
             )
+            if status == 429:
+                self.stats.rate_limited += 1
+                cap = self.policy.retry_after_max_s
+                self.limiter.throttled(None if retry_after is None else min(retry_after, cap))
             raise RetryableResponse(status, retry_after)
         return response
 
@@ -134,7 +136,7 @@ class ApiClient:
         headers: Mapping[str, str],
         error_detail: Callable[[Any], str],
         *,
-        limiter: TokenBucket | None = None,
+        limiter: Limiter | None = None,
         stats: RequestStats | None = None,
         mock: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -177,4 +179,7 @@ class ApiClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._session.transport.aclose()
+        try:
+            await self._session.transport.aclose()
+        finally:
+            await self._session.limiter.release()
