@@ -48,6 +48,7 @@ class NorthpassConfig:
     base_url: str
     api_key: SecretStr | None
     rate_per_second: float
+    rate_ceiling: float
     page_size: int
     concurrency: int
 
@@ -60,6 +61,7 @@ class ImpartnerConfig:
     api_key: SecretStr | None
     tenant_id: int
     rate_per_second: float
+    rate_ceiling: float
     page_size: int
     filter_margin_hours: int
 
@@ -101,7 +103,14 @@ class Settings(BaseSettings):
     northpass_rate_per_second: float = _env(
         "NORTHPASS_RATE_PER_SECOND",
         8.0,
-        "request budget per second (vendor limit 10)",
+        "starting request budget per second for the key, shared by every process using it",
+        ge=0.1,
+        le=1000,
+    )
+    northpass_rate_ceiling: float = _env(
+        "NORTHPASS_RATE_CEILING",
+        10.0,
+        "the vendor's limit per key: the budget rises toward it while no 429 is seen",
         ge=0.1,
         le=1000,
     )
@@ -122,7 +131,19 @@ class Settings(BaseSettings):
     )
     impartner_tenant_id: int = _env("IMPARTNER_TENANT_ID", 1, "sent as X-PRM-TenantId", ge=1)
     impartner_rate_per_second: float = _env(
-        "IMPARTNER_RATE_PER_SECOND", 5.0, "request budget per second", ge=0.1, le=1000
+        "IMPARTNER_RATE_PER_SECOND",
+        5.0,
+        "starting request budget per second for the key, shared by every process using it",
+        ge=0.1,
+        le=1000,
+    )
+    impartner_rate_ceiling: float | None = _env(
+        "IMPARTNER_RATE_CEILING",
+        None,
+        "the budget may rise toward this while no 429 is seen (unset: the vendor publishes no "
+        "limit, so the budget stays at IMPARTNER_RATE_PER_SECOND)",
+        ge=0.1,
+        le=1000,
     )
     impartner_page_size: int = _env(
         "IMPARTNER_PAGE_SIZE", 500, "records per Impartner page (take)", ge=1, le=1000
@@ -162,6 +183,20 @@ class Settings(BaseSettings):
     )
     http_max_attempts: int = _env(
         "PARTNERSYNC_HTTP_MAX_ATTEMPTS", 6, "attempts per request before a run fails", ge=1, le=50
+    )
+    shared_budget: bool = _env(
+        "PARTNERSYNC_SHARED_BUDGET",
+        True,
+        "processes using one API key share its budget through the database (false: each "
+        "process keeps the whole configured rate to itself)",
+    )
+    budget_heartbeat_seconds: float = _env(
+        "PARTNERSYNC_BUDGET_HEARTBEAT_SECONDS",
+        0.5,
+        "how often a process using an API key reports to the shared budget and takes its "
+        "share; a process silent for six heartbeats drops out",
+        ge=0.05,
+        le=60,
     )
     watermark_overlap_seconds: int = _env(
         "PARTNERSYNC_WATERMARK_OVERLAP_SECONDS",
@@ -332,6 +367,7 @@ class Settings(BaseSettings):
             base_url=self.northpass_base_url,
             api_key=self.northpass_api_key,
             rate_per_second=self.northpass_rate_per_second,
+            rate_ceiling=max(self.northpass_rate_ceiling, self.northpass_rate_per_second),
             page_size=self.northpass_page_size,
             concurrency=self.northpass_concurrency,
         )
@@ -343,6 +379,7 @@ class Settings(BaseSettings):
             api_key=self.impartner_api_key,
             tenant_id=self.impartner_tenant_id,
             rate_per_second=self.impartner_rate_per_second,
+            rate_ceiling=max(self.impartner_rate_ceiling or 0.0, self.impartner_rate_per_second),
             page_size=self.impartner_page_size,
             filter_margin_hours=self.impartner_filter_margin_hours,
         )
@@ -466,6 +503,7 @@ def northpass_settings(settings: Settings) -> NorthpassSettings:
         base_url=northpass.base_url,
         api_key=require(northpass.api_key, "NORTHPASS_API_KEY"),
         rate_per_second=northpass.rate_per_second,
+        rate_ceiling=northpass.rate_ceiling,
         page_size=northpass.page_size,
         concurrency=northpass.concurrency,
         timeout_s=settings.http_timeout_seconds,
@@ -481,6 +519,7 @@ def impartner_settings(settings: Settings) -> ImpartnerSettings:
         api_key=require(impartner.api_key, "IMPARTNER_API_KEY"),
         tenant_id=str(impartner.tenant_id),
         rate_per_second=impartner.rate_per_second,
+        rate_ceiling=impartner.rate_ceiling,
         page_size=impartner.page_size,
         timeout_s=settings.http_timeout_seconds,
         retry=RetryPolicy(max_attempts=settings.http_max_attempts),

@@ -18,6 +18,8 @@ class ApiSettings:
     base_url: str
     api_key: SecretStr
     rate_per_second: float = 5.0
+    rate_ceiling: float | None = None
+    """How far the shared budget may rise while no 429 is seen (None: not above the rate)."""
     burst: float = 1.0
     page_size: int = 100
     concurrency: int = 4

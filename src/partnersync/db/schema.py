@@ -351,3 +351,34 @@ SYNCED_TABLES = (
     lms_courses,
     lms_enrollments,
 )
+
+api_budgets = Table(
+    "api_budgets",
+    metadata,
+    Column("key_id", String(64), primary_key=True),  # "<api>:<hash of the key>", never the key
+    Column("api", String(16), nullable=False),
+    Column("budget", Double(), nullable=False),  # requests/s for every consumer together
+    Column("raised_at", UtcDateTime(), nullable=False),  # the rise was applied up to here
+    Column("throttled_at", UtcDateTime()),  # the last back-off
+    Column("paused_until", UtcDateTime()),  # a Retry-After every consumer honours
+    Column("requests", Integer, nullable=False, server_default=text("0")),
+    Column("rate_limited", Integer, nullable=False, server_default=text("0")),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    **MARIADB,
+)
+
+api_consumers = Table(
+    "api_consumers",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("consumer", String(128), primary_key=True),  # host:pid:random, one per process
+    Column("registered_at", UtcDateTime(), nullable=False),
+    Column("heartbeat_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("share", Double(), nullable=False),  # its rate now
+    Column("demand", Double()),  # requests/s it would use; NULL: all it can get
+    Column("used", Double(), nullable=False, server_default=text("0")),  # requests/s last beat
+    Column("requests", Integer, nullable=False, server_default=text("0")),
+    Column("rate_limited", Integer, nullable=False, server_default=text("0")),
+    **MARIADB,
+)

@@ -11,7 +11,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from partnersync.budget.coordinator import shared_limiter
 from partnersync.clients import ImpartnerClient, NorthpassClient
+from partnersync.clients.ratelimit import Limiter
+from partnersync.clients.settings import ApiSettings
 from partnersync.config import Settings, impartner_settings, northpass_settings
 from partnersync.sync import state
 from partnersync.sync.report import RunReport
@@ -58,13 +61,10 @@ class SyncContext:
     dry_run: bool = False
     """Compute and describe vendor writes in `planned` without making them or recording them."""
     planned: list[dict[str, Any]] = field(default_factory=list)
-    make_northpass: Callable[[Settings], NorthpassClient] = lambda settings: NorthpassClient(
-        northpass_settings(settings)
-    )
-    """How the run's Northpass client is made (a test or a tool may hand in its own)."""
-    make_impartner: Callable[[Settings], ImpartnerClient] = lambda settings: ImpartnerClient(
-        impartner_settings(settings)
-    )
+    make_northpass: Callable[[Settings], NorthpassClient] | None = None
+    """How the run's Northpass client is made (a test or a tool may hand in its own; by
+    default it takes its requests from the key's budget shared through the database)."""
+    make_impartner: Callable[[Settings], ImpartnerClient] | None = None
     _northpass: NorthpassClient | None = None
     _impartner: ImpartnerClient | None = None
 
@@ -80,14 +80,31 @@ class SyncContext:
     @property
     def northpass(self) -> NorthpassClient:
         if self._northpass is None:
-            self._northpass = self.make_northpass(self.settings)
+            if self.make_northpass is not None:
+                self._northpass = self.make_northpass(self.settings)
+            else:
+                client_settings = northpass_settings(self.settings)
+                limiter = self._limiter("northpass", client_settings)
+                self._northpass = NorthpassClient(client_settings, limiter=limiter)
         return self._northpass
 
     @property
     def impartner(self) -> ImpartnerClient:
         if self._impartner is None:
-            self._impartner = self.make_impartner(self.settings)
+            if self.make_impartner is not None:
+                self._impartner = self.make_impartner(self.settings)
+            else:
+                client_settings = impartner_settings(self.settings)
+                limiter = self._limiter("impartner", client_settings)
+                self._impartner = ImpartnerClient(client_settings, limiter=limiter)
         return self._impartner
+
+    def _limiter(self, api: str, client_settings: ApiSettings) -> Limiter | None:
+        """The key's shared budget (None: the process's own bucket, PARTNERSYNC_SHARED_BUDGET)."""
+        if not self.settings.shared_budget:
+            return None
+        interval = self.settings.budget_heartbeat_seconds
+        return shared_limiter(self.engine, api, client_settings, interval)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
