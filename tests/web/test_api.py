@@ -8,6 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from partnersync.budget import ledger
+from partnersync.budget.rule import BudgetRule
 from partnersync.config import ConfigError, Settings
 from partnersync.db.schema import scheduled_tasks
 from partnersync.db.types import utcnow
@@ -189,7 +191,38 @@ def test_sync_logs_filters_and_failed_runs_carry_their_error(client: TestClient)
     assert usage["northpass"]["requests"] == 14
     assert usage["northpass"]["rate_limited"] == 2
     assert usage["northpass"]["budget_per_second"] == 8.0
-    assert "key" not in str(usage).lower()
+    assert usage["northpass"]["ceiling_per_second"] == 10.0
+    assert usage["impartner"]["ceiling_per_second"] == usage["impartner"]["budget_per_second"]
+    assert "api_key" not in str(usage).lower()
+
+
+def test_each_keys_shared_budget_shows_in_api_usage_and_metrics(
+    client: TestClient, engine: Engine
+) -> None:
+    """What the processes using a key report is what the dashboard and Prometheus show."""
+    rule = BudgetRule(start=8.0, ceiling=10.0)
+    for consumer, used in (("replica-1", 4.5), ("replica-2", 4.0)):
+        with engine.begin() as connection:
+            ledger.heartbeat(
+                connection,
+                key_id="northpass:00ff00ff00ff00ff",
+                api="northpass",
+                consumer=consumer,
+                rule=rule,
+                beat=ledger.Beat(requests=90, rate_limited=1, used=used),
+                ttl=timedelta(minutes=5),
+            )
+    [key] = client.get("/api/api-usage").json()["apis"][0]["keys"]
+    assert key["key_id"] == "northpass:00ff00ff00ff00ff"
+    assert (key["consumers"], key["requests"], key["rate_limited"]) == (2, 180, 2)
+    assert key["requests_per_second"] == pytest.approx(8.5)
+    assert 0 < key["budget_per_second"] <= 10.0
+    labels = '{api="northpass",key="northpass:00ff00ff00ff00ff"}'
+    text = client.get("/metrics").text
+    assert f"partnersync_api_consumers{labels} 2.0" in text
+    assert f"partnersync_api_requests_per_second{labels} 8.5" in text
+    assert f"partnersync_api_key_rate_limited_total{labels} 2.0" in text
+    assert f"partnersync_api_budget_requests_per_second{labels}" in text
 
 
 def test_metrics_count_runs_records_and_api_requests(client: TestClient) -> None:

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ import uvicorn
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import Engine, insert
 
+from partnersync.budget import ledger
+from partnersync.budget.rule import BudgetRule
 from partnersync.db.schema import lms_groups, partners
 from partnersync.sync.context import SyncContext
 from partnersync.web.app import create_app
@@ -147,6 +150,16 @@ def seed(base: str, engine: Engine) -> None:
                 ),
             ],
         )
+        for replica in ("replica-1", "replica-2"):  # two processes sharing a Northpass key
+            ledger.heartbeat(
+                connection,
+                key_id="northpass:5eed5eed5eed5eed",
+                api="northpass",
+                consumer=replica,
+                rule=BudgetRule(start=8.0, ceiling=10.0),
+                beat=ledger.Beat(requests=50, rate_limited=1, used=4.0),
+                ttl=timedelta(minutes=10),
+            )
 
 
 def overlapping(page: Any, selector: str) -> list[tuple[int, int]]:
@@ -222,6 +235,9 @@ def test_run_now_shows_progress_and_the_new_history_row(
             page.locator("#links-more button", has_text="Next").click()
             expect(links).to_have_count(18)
             assert page.locator('link[rel="icon"]').count() == 1
+            shared = page.locator('#api-usage .api-key[data-key="northpass:5eed5eed5eed5eed"]')
+            expect(shared).to_contain_text("2 processes sending 8.0/s")
+            expect(shared).to_contain_text("2 429s of 100")
             page.evaluate("window.scrollTo(0, 0)")  # the sticky header back at the top
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
             page.set_viewport_size({"width": 390, "height": 844})

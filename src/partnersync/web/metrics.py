@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from partnersync.budget import ledger
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.tasks.outcome import RunOutcome
 from partnersync.tasks.registry import TASKS
@@ -34,7 +35,7 @@ class _DatabaseCollector(Collector):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         last_success = GaugeMetricFamily(
             "partnersync_last_success_timestamp_seconds",
             "When each task's latest successful run finished (Unix time)",
@@ -48,8 +49,29 @@ class _DatabaseCollector(Collector):
             "Failed runs in a row since the last success",
             labels=["task"],
         )
+        budget = GaugeMetricFamily(
+            "partnersync_api_budget_requests_per_second",
+            "What every process using an API key may send together now (the shared budget)",
+            labels=["api", "key"],
+        )
+        consumers = GaugeMetricFamily(
+            "partnersync_api_consumers",
+            "Processes using an API key now",
+            labels=["api", "key"],
+        )
+        rate = GaugeMetricFamily(
+            "partnersync_api_requests_per_second",
+            "Requests per second sent with an API key by all its consumers, last heartbeat",
+            labels=["api", "key"],
+        )
+        refused = CounterMetricFamily(
+            "partnersync_api_key_rate_limited",
+            "429 answers to any process using an API key (the shared budget's count)",
+            labels=["api", "key"],
+        )
         try:
             with self.engine.connect() as connection:
+                keys = ledger.usage(connection)
                 successes = connection.execute(
                     select(sync_logs.c.sync_type, func.max(sync_logs.c.completed_at))
                     .where(sync_logs.c.status == "success")
@@ -71,9 +93,19 @@ class _DatabaseCollector(Collector):
         for task, status, consecutive in tasks:
             running.add_metric([task], 1.0 if status == "running" else 0.0)
             failures.add_metric([task], float(consecutive))
+        for key in keys:
+            labels = [key.api, key.key_id]
+            budget.add_metric(labels, key.budget)
+            consumers.add_metric(labels, float(key.consumers))
+            rate.add_metric(labels, key.requests_per_second)
+            refused.add_metric(labels, float(key.rate_limited))
         yield last_success
         yield running
         yield failures
+        yield budget
+        yield consumers
+        yield rate
+        yield refused
 
 
 class RunMetrics:

@@ -149,9 +149,27 @@ class RunPoint(BaseModel):
     records_failed: int
 
 
+class KeyBudget(BaseModel):
+    """One API key's shared budget now (the key itself is never shown, only a hash)."""
+
+    key_id: str
+    budget_per_second: float = Field(
+        description="what every process using the key may send together now"
+    )
+    consumers: int = Field(description="processes using the key now")
+    requests_per_second: float = Field(description="what they sent over their last heartbeat")
+    requests: int = Field(description="requests counted under this budget since it was created")
+    rate_limited: int = Field(description="429 answers among them")
+    updated_at: datetime
+
+
 class ApiUsage(BaseModel):
     name: str
-    budget_per_second: float
+    budget_per_second: float = Field(description="the configured starting budget per key")
+    ceiling_per_second: float = Field(
+        description="the budget may rise to this while no 429 is seen"
+    )
+    keys: list[KeyBudget] = Field(default_factory=list, description="the shared budgets now")
     page_size: int
     concurrency: int | None
     runs: int = Field(description="finished runs in the window that used this API")

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
 
+from partnersync.budget import ledger
 from partnersync.config import Settings
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.tasks.registry import TASKS, TASKS_BY_NAME
@@ -217,22 +218,44 @@ def api_usage(connection: Connection, settings: Settings, since: datetime) -> mo
             total["runs"] += 1
             for key in ("requests", "rate_limited", "retries", "failures"):
                 total[key] += int(stats.get(key, 0))
+    northpass, impartner = settings.northpass, settings.impartner
     budgets = {
         "northpass": (
-            settings.northpass_rate_per_second,
-            settings.northpass_page_size,
-            settings.northpass_concurrency,
+            northpass.rate_per_second,
+            northpass.rate_ceiling,
+            northpass.page_size,
+            northpass.concurrency,
         ),
-        "impartner": (settings.impartner_rate_per_second, settings.impartner_page_size, None),
+        "impartner": (
+            impartner.rate_per_second,
+            impartner.rate_ceiling,
+            impartner.page_size,
+            None,
+        ),
     }
+    keys: dict[str, list[models.KeyBudget]] = {name: [] for name in totals}
+    for shared in ledger.usage(connection):
+        keys.setdefault(shared.api, []).append(
+            models.KeyBudget(
+                key_id=shared.key_id,
+                budget_per_second=shared.budget,
+                consumers=shared.consumers,
+                requests_per_second=shared.requests_per_second,
+                requests=shared.requests,
+                rate_limited=shared.rate_limited,
+                updated_at=shared.updated_at,
+            )
+        )
     return models.ApiUsageReport(
         since=since,
         apis=[
             models.ApiUsage(
                 name=name,
                 budget_per_second=budgets[name][0],
-                page_size=budgets[name][1],
-                concurrency=budgets[name][2],
+                ceiling_per_second=budgets[name][1],
+                keys=keys[name],
+                page_size=budgets[name][2],
+                concurrency=budgets[name][3],
                 **total,
             )
             for name, total in totals.items()

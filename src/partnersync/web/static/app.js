@@ -543,9 +543,21 @@ async function loadApiUsage() {
         stat("requests", a.requests), stat("429s", a.rate_limited, a.rate_limited > 0),
         stat("retries", a.retries, a.retries > 0), stat("failed", a.failures, a.failures > 0)),
       h("div", { class: "api-budget" },
-        `budget ${a.budget_per_second}/s · page ${a.page_size}` +
-        (a.concurrency ? ` · ${a.concurrency} in flight` : "") + ` · 429 share ${share}%`));
+        `budget ${a.budget_per_second}/s, up to ${a.ceiling_per_second}/s · page ${a.page_size}` +
+        (a.concurrency ? ` · ${a.concurrency} in flight` : "") + ` · 429 share ${share}%`),
+      ...a.keys.map(keyBudget));
   }));
+}
+
+// One API key's shared budget now: every process using the key sends within it together.
+function keyBudget(k) {
+  const users = k.consumers === 1 ? "1 process" : `${k.consumers} processes`;
+  return h("div", { class: "api-key", "data-key": k.key_id },
+    h("span", { class: "mono small" }, k.key_id), " ",
+    h("b", {}, `${k.budget_per_second.toFixed(1)}/s`), " shared · ",
+    k.consumers ? `${users} sending ${k.requests_per_second.toFixed(1)}/s` : h("span", { class: "muted" }, "idle"),
+    " · ", h("span", { class: k.rate_limited ? "hot" : "" }, `${number(k.rate_limited)} 429s`),
+    h("span", { class: "muted" }, ` of ${number(k.requests)}`));
 }
 
 // ---------------------------------------------------------------- partners
