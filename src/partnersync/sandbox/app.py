@@ -16,6 +16,16 @@ async def get_stats(request: Request) -> Response:
     return JSONResponse(request.app.state.sandbox.counters.snapshot())
 
 
+async def get_arrivals(request: Request) -> Response:
+    """When each authenticated request of one API arrived (`?api=northpass`, epoch seconds),
+    and the most that arrived within any one second."""
+    api = request.query_params.get("api", "northpass")
+    counters = request.app.state.sandbox.counters
+    return JSONResponse(
+        {"times": counters.arrival_times(api), "busiest_second": counters.busiest_second(api)}
+    )
+
+
 async def reset_counters(request: Request) -> Response:
     request.app.state.sandbox.counters.reset()
     return Response(status_code=204)
@@ -41,6 +51,7 @@ async def set_knobs(request: Request) -> Response:
 def build_app(state: SandboxState) -> Starlette:
     control = [
         Route("/_sandbox/stats", get_stats, methods=["GET"]),
+        Route("/_sandbox/arrivals", get_arrivals, methods=["GET"]),
         Route("/_sandbox/reset-counters", reset_counters, methods=["POST"]),
         Route("/_sandbox/knobs", get_knobs, methods=["GET"]),
         Route("/_sandbox/knobs", set_knobs, methods=["POST"]),

@@ -273,10 +273,31 @@ class FaultDice:
 
 @dataclass
 class Counters:
-    """Requests per route template and answer status ("timeout"/"dropped" for those faults)."""
+    """Requests per route template and answer status ("timeout"/"dropped" for those faults),
+    and when each authenticated request arrived, per API (the budget benchmark's evidence of
+    how many requests one key sent in any one second)."""
 
     routes: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    arrivals: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def arrived(self, api: str, at: float) -> None:
+        with self.lock:
+            self.arrivals[api].append(at)
+
+    def arrival_times(self, api: str) -> list[float]:
+        with self.lock:
+            return list(self.arrivals.get(api, ()))
+
+    def busiest_second(self, api: str) -> int:
+        """The most requests of `api` that arrived within any one second (a sliding window)."""
+        times = sorted(self.arrival_times(api))
+        busiest, first = 0, 0
+        for last, at in enumerate(times):
+            while at - times[first] >= 1.0:
+                first += 1
+            busiest = max(busiest, last - first + 1)
+        return busiest
 
     def record(self, route: str, status: str) -> None:
         with self.lock:
@@ -294,6 +315,7 @@ class Counters:
     def reset(self) -> None:
         with self.lock:
             self.routes.clear()
+            self.arrivals.clear()
 
 
 @dataclass

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -138,6 +139,7 @@ async def guarded(
     key = api.authenticate(request, state)
     if isinstance(key, Response):
         return key
+    state.counters.arrived(api.name, time.time())
     if not state.limiter.allow(api.name, key, knobs.rate_limit_per_second):
         return too_many_requests(api, state)
     fault = state.dice.roll(knobs, request.url.path)
