@@ -20,11 +20,14 @@ from partnersync.db.schema import (
 from partnersync.db.types import utcnow
 from partnersync.sync.certifications import (
     CategoryRule,
+    Held,
     Totals,
     assign_categories,
     category_of,
     category_rules,
     certification_totals,
+    counted_by_user,
+    not_counted_reason,
 )
 from tests.conftest import inserted_id
 
@@ -229,3 +232,66 @@ def test_table_rules_come_by_priority_then_by_insertion(engine: Engine) -> None:
         ("second-low", 0),
         ("setting", 0),
     ]
+
+
+def test_each_user_holds_one_certification_per_course_with_its_latest_expiry(
+    engine: Engine,
+) -> None:
+    """Per user and course: one certification; it never expires when any completion never
+    does, else it lasts as long as the latest. Two courses of equal worth stay two. The query
+    also holds under MariaDB's ONLY_FULL_GROUP_BY, which some servers are configured with."""
+    seed(engine)
+    soon, later = NOW + timedelta(days=10), NOW + timedelta(days=40)
+    with engine.begin() as c:
+        c.execute(insert(lms_courses).values(id="C4", name="Advanced II", npcu_value=1))
+        c.execute(
+            insert(lms_enrollments),
+            [
+                {
+                    "id": i,
+                    "user_id": "U3",
+                    "course_id": course,
+                    "status": "completed",
+                    "completed_at": NOW - timedelta(days=2),
+                    "expires_at": expires,
+                }
+                for i, course, expires in (
+                    ("f1", "C2", soon),
+                    ("f2", "C2", later),  # the latest expiry wins
+                    ("f3", "C4", later),
+                    ("f4", "C4", None),  # ...unless one completion never expires
+                )
+            ],
+        )
+    with engine.connect() as connection:
+        if engine.dialect.name != "sqlite":
+            connection.exec_driver_sql(
+                "SET SESSION sql_mode = CONCAT(@@sql_mode, ',ONLY_FULL_GROUP_BY')"
+            )
+        chosen = counted_by_user(connection, NOW, {"U3"})
+        everyone = counted_by_user(connection, NOW)
+    assert list(chosen) == ["U3"]
+    assert sorted(chosen["U3"], key=lambda held: held.course_id) == [
+        Held("C1", 2, None, None),
+        Held("C2", 1, None, later),
+        Held("C4", 1, None, None),
+    ]
+    assert sorted(everyone) == ["U1", "U2", "U3", "U4", "U5", "U6", "U7"]
+    assert everyone["U2"] == [Held("C3", 1, "k2", NOW + timedelta(days=30))]
+
+
+def test_each_enrollment_that_does_not_count_names_its_first_reason(engine: Engine) -> None:
+    seed(engine)
+    with engine.connect() as connection:
+        reasons = dict(
+            connection.execute(
+                select(lms_enrollments.c.id, not_counted_reason(NOW)).join(
+                    lms_courses, lms_courses.c.id == lms_enrollments.c.course_id
+                )
+            ).all()
+        )
+    assert reasons["e1"] is None
+    assert reasons["e7"] == "not completed"
+    assert reasons["e4"] == "enrollment removed in Northpass"
+    assert reasons["e2"] == "expired"
+    assert reasons["e6"] == "course worth no NPCU"

@@ -299,3 +299,13 @@ def test_a_one_letter_slip_in_a_short_name_stays_a_candidate(partner: str, group
     leaves: a filter counting longer grams (or demanding more of them) loses these matches."""
     result = match_groups_detailed([("g", group)], [(1, partner)], threshold=0.85)
     assert result.matches["g"].partner_id == 1
+
+
+def test_a_long_name_one_letter_off_is_still_found() -> None:
+    """difflib's autojunk treats characters frequent in a text of 200 or more as junk, which
+    would make two long names look unrelated; the matcher must compare them whole."""
+    partner = "Northern Lights Systems Integration and Managed Cloud Services " * 4
+    group = partner.replace("Managed", "Manged", 1)
+    assert len(normalise(partner)) >= 200
+    result = match_groups_detailed([("g", group)], [(1, partner)])
+    assert result.matches["g"].tier == "fuzzy"

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Row, insert, select
+from sqlalchemy import Connection, Engine, Row, event, insert, select
 
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.tasks import leases
+from partnersync.tasks.history import ABANDONED
 from partnersync.tasks.leases import AlreadyRunning, UnknownTask
-from tests.conftest import inserted_id
+from tests.conftest import empty_database, inserted_id
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 TTL = timedelta(seconds=90)
@@ -165,3 +168,69 @@ def test_the_errors_name_the_task_and_the_owner() -> None:
     assert AlreadyRunning("t", "host:1").owner == "host:1"
     lost = leases.LeaseLost("sync_users")
     assert lost.task == "sync_users" and str(lost) == f"sync_users: {leases.LOST}"
+
+
+@contextmanager
+def meanwhile(engine: Engine, change: Callable[[Connection], None]) -> Iterator[None]:
+    """Run `change` in another transaction just before the reaper's UPDATE: what another
+    replica or the owner's heartbeat can do between the reaper's read and its write."""
+    done: list[bool] = []
+
+    def before(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        if (
+            not done
+            and statement.startswith("UPDATE scheduled_tasks")
+            and ABANDONED in str(parameters)
+        ):
+            done.append(True)
+            with engine.begin() as other:
+                change(other)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    assert done, "the reaper never tried to free the lease"
+
+
+@pytest.fixture
+def mariadb(mariadb_engine: Engine) -> Engine:
+    """MariaDB only: a row changed after the reaper read it is seen by its UPDATE there (SQLite
+    lets one writer in at a time, so the interleaving cannot happen)."""
+    empty_database(mariadb_engine)
+    return mariadb_engine
+
+
+def test_a_lease_renewed_after_the_reaper_read_it_is_not_reaped(mariadb: Engine) -> None:
+    with mariadb.begin() as connection:
+        lease = leases.acquire(connection, "sync_users", "slow but alive", NOW, TTL)
+    renewal = lambda other: leases.renew(other, lease, NOW + TTL - timedelta(seconds=1), TTL)  # noqa: E731
+    with meanwhile(mariadb, renewal), mariadb.begin() as connection:
+        assert leases.reap_expired(connection, NOW + TTL + timedelta(seconds=1)) == []
+    row = task_row(mariadb)
+    assert (row.status, row.lease_owner, row.lease_token) == (
+        "running",
+        "slow but alive",
+        lease.token,
+    )
+
+
+def test_a_lease_another_replica_took_over_after_the_read_is_not_reaped_again(
+    mariadb: Engine,
+) -> None:
+    """Even when the new owner's lease has expired too by the reaper's clock: the reaper read
+    the old token, so freeing the row would close the wrong run and hand out a used token."""
+    late = NOW + TTL + timedelta(seconds=1)
+    with mariadb.begin() as connection:
+        leases.acquire(connection, "sync_users", "dead", NOW, TTL)
+
+    def takeover(other: Connection) -> None:
+        assert leases.reap_expired(other, late) == ["sync_users"]
+        leases.acquire(other, "sync_users", "replica 2", NOW, TTL)  # expired by `late` as well
+
+    before = task_row(mariadb).lease_token
+    with meanwhile(mariadb, takeover), mariadb.begin() as connection:
+        assert leases.reap_expired(connection, late) == []
+    row = task_row(mariadb)
+    assert (row.status, row.lease_owner, row.lease_token) == ("running", "replica 2", before + 2)
