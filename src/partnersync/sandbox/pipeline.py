@@ -134,12 +134,13 @@ async def guarded(
     api: ApiStyle, handler: Handler, request: Request, state: SandboxState
 ) -> Response:
     knobs = state.knobs
+    arrived = time.time()  # before the simulated latency, whose wake-ups a busy loop bunches
     if knobs.latency_ms:
         await asyncio.sleep(knobs.latency_ms / 1000)
     key = api.authenticate(request, state)
     if isinstance(key, Response):
         return key
-    state.counters.arrived(api.name, time.time())
+    state.counters.arrived(api.name, arrived)
     if not state.limiter.allow(api.name, key, knobs.rate_limit_per_second):
         return too_many_requests(api, state)
     fault = state.dice.roll(knobs, request.url.path)
