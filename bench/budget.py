@@ -33,6 +33,8 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from partnersync.sandbox.knobs import busiest_second
+
 VENDOR_LIMIT = 10.0
 LATENCY_MS = 100
 PARTNERSYNC = [str(Path(sys.executable).with_name("partnersync"))]
@@ -93,14 +95,8 @@ class Sandbox:
         self.process.wait(timeout=30)
 
 
-def busiest_second(times: Sequence[float], start: float, end: float) -> int:
-    window = [t for t in times if start <= t < end]
-    busiest, first = 0, 0
-    for last, at in enumerate(window):
-        while at - window[first] >= 1.0:
-            first += 1
-        busiest = max(busiest, last - first + 1)
-    return busiest
+def busiest_within(times: Sequence[float], start: float, end: float) -> int:
+    return busiest_second(t for t in times if start <= t < end)
 
 
 def scratch_database(url: str) -> str:
@@ -189,8 +185,8 @@ def processes_at_once(sandbox: Sandbox, env: dict[str, str], tasks: Sequence[str
                 "window_s": round(ended - start, 1),
                 "requests_in_window": len(inside),
                 "aggregate_per_s": round(len(inside) / (ended - start), 2),
-                "busiest_second": busiest_second(times, start, ended),
-                "busiest_second_whole_run": busiest_second(times, started - 1, ended + 60),
+                "busiest_second": busiest_within(times, start, ended),
+                "busiest_second_whole_run": busiest_within(times, started - 1, ended + 60),
                 "refused_429": refused,
                 "refused_share": round(refused / max(1, len(times)), 4),
             }

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from partnersync.sandbox.knobs import Knobs, PageMutation
+from partnersync.sandbox.knobs import Knobs, PageMutation, busiest_second
 from partnersync.sandbox.server import RunningSandbox
 
 from .conftest import NOW, Clock
@@ -211,3 +211,9 @@ def test_control_endpoints(sb: RunningSandbox, np: httpx.Client) -> None:
     assert stats["routes"]["GET /v2/people/{id}"]["by_status"] == {"404": 1}
     assert control.post("/_sandbox/reset-counters").status_code == 204
     assert sb.stats() == {"total": 0, "routes": {}}
+
+
+def test_the_busiest_second_is_a_sliding_window_of_arrivals() -> None:
+    assert busiest_second([]) == 0
+    assert busiest_second([1.2, 0.0, 0.5, 0.99, 1.0]) == 4  # 0.5 … 1.2; the window is [t, t+1)
+    assert busiest_second([0.0, 1.0, 2.0]) == 1

@@ -75,6 +75,7 @@ import random
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -290,14 +291,7 @@ class Counters:
             return list(self.arrivals.get(api, ()))
 
     def busiest_second(self, api: str) -> int:
-        """The most requests of `api` that arrived within any one second (a sliding window)."""
-        times = sorted(self.arrival_times(api))
-        busiest, first = 0, 0
-        for last, at in enumerate(times):
-            while at - times[first] >= 1.0:
-                first += 1
-            busiest = max(busiest, last - first + 1)
-        return busiest
+        return busiest_second(self.arrival_times(api))
 
     def record(self, route: str, status: str) -> None:
         with self.lock:
@@ -316,6 +310,17 @@ class Counters:
         with self.lock:
             self.routes.clear()
             self.arrivals.clear()
+
+
+def busiest_second(times: Iterable[float]) -> int:
+    """The most of these instants within any one second (a sliding window)."""
+    ordered = sorted(times)
+    busiest, first = 0, 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] >= 1.0:
+            first += 1
+        busiest = max(busiest, last - first + 1)
+    return busiest
 
 
 @dataclass
