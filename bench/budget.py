@@ -250,11 +250,24 @@ def foreign_consumer(sandbox: Sandbox, env: dict[str, str]) -> None:
     )
 
 
+def populate(sandbox: Sandbox, env: dict[str, str]) -> None:
+    """Fill the database for the sharing cases quickly: no vendor limit while it runs."""
+    knobs = f"{sandbox.base_url}/_sandbox/knobs"
+    httpx.post(knobs, json={"rate_limit_per_second": None}).raise_for_status()
+    fast = {**env, "NORTHPASS_RATE_PER_SECOND": "200", "NORTHPASS_RATE_CEILING": "200"}
+    subprocess.run(
+        [*PARTNERSYNC, "sync", "all", "--full"], env=fast, check=True, capture_output=True
+    )
+    httpx.post(knobs, json={"rate_limit_per_second": VENDOR_LIMIT}).raise_for_status()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="reference")
     parser.add_argument("--database-url", default="mysql+pymysql://root@127.0.0.1:3306/test")
-    parser.add_argument("--skip-full", action="store_true", help="only the sharing cases")
+    parser.add_argument(
+        "--skip-full", action="store_true", help="only the sharing cases (filled without a limit)"
+    )
     args = parser.parse_args()
     database_url = scratch_database(args.database_url)
     sandbox = Sandbox(args.size)
