@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from hypothesis import given
@@ -100,3 +101,31 @@ def test_one_bucket_per_key_and_budget_for_the_whole_process() -> None:
 def test_nonsense_budgets_are_refused(rate: float, burst: float) -> None:
     with pytest.raises(ValueError):
         TokenBucket(rate=rate, burst=burst)
+
+
+def test_a_process_that_was_frozen_does_not_send_its_due_requests_at_once() -> None:
+    """Four requests queued at 2/s, then the clock jumps 5 s (a frozen or starved process):
+    every place is due, but they still go out about 0.5 s apart (less a sleep's overshoot)."""
+    now = [0.0]
+    sent: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += seconds
+        await asyncio.sleep(0)
+
+    bucket = TokenBucket(rate=2, burst=1, clock=lambda: now[0], sleep=fake_sleep)
+
+    async def one() -> None:
+        await bucket.acquire()
+        sent.append(now[0])
+
+    async def run() -> None:
+        await one()  # the free token, at 0
+        waiting = [asyncio.ensure_future(one()) for _ in range(4)]
+        await asyncio.sleep(0)
+        now[0] = 5.0  # frozen: every queued place fell due meanwhile
+        await asyncio.gather(*waiting)
+
+    asyncio.run(run())
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent)]
+    assert min(gaps[1:]) >= 0.45 - 1e-9, sent

@@ -57,9 +57,8 @@ class TokenBucket:
         self._sleep = sleep
         self._recheck = recheck_seconds
         self._tokens = burst
-        self._earned = (
-            0.0  # every token ever earned: a queued caller waits for it to reach its place
-        )
+        self._earned = 0.0  # every token earned: a queued caller waits for it to reach its place
+        self._spaced_until = float("-inf")  # no request before this, however late the queue is
         self._updated: float | None = None
         self._paused_until = float("-inf")
         self._lock = threading.Lock()
@@ -101,7 +100,10 @@ class TokenBucket:
         if rate <= 0:
             raise ValueError(f"rate must be > 0 requests/s, got {rate}")
         with self._lock:
-            self._refill(self._clock() if now is None else now)
+            now = self._clock() if now is None else now
+            self._refill(now)
+            if self._spaced_until > now:  # the gap to the next request, at the new pace
+                self._spaced_until = now + (self._spaced_until - now) * self.rate / rate
             self.rate = rate
 
     def pause(self, seconds: float, now: float | None = None) -> None:
@@ -120,6 +122,22 @@ class TokenBucket:
             self._granted, self._waited = 0, False
             return granted, saturated
 
+    def _space(self, now: float) -> float:
+        """Let one request through now (0) or say how long until one may go.
+
+        Places fall due by the clock, so a process that was frozen or starved of CPU finds
+        several due at once; sent together they would exceed the rate in that second. Grants
+        are therefore also spaced (at most `burst` at once, then one per 1/rate).
+        """
+        with self._lock:
+            wait = self._spaced_until - (self.burst - 1) / self.rate - now
+            if wait > 1e-9:
+                return wait
+            late = 0.1 / self.rate  # a sleep's overshoot shifts nothing: no drift below rate
+            self._spaced_until = max(self._spaced_until, now - late) + 1 / self.rate
+            self._granted += 1
+            return 0.0
+
     async def acquire(self) -> None:
         """Wait for this caller's turn under the budget."""
         place = self._take(self._clock())
@@ -127,8 +145,8 @@ class TokenBucket:
             self._waited = True
             while (wait := self._wait_for(place, self._clock())) > 1e-9:
                 await self._sleep(min(wait, self._recheck))
-        with self._lock:
-            self._granted += 1
+        while (wait := self._space(self._clock())) > 0:
+            await self._sleep(min(wait, self._recheck))
 
     def throttled(self, retry_after: float | None) -> None:
         """A 429: with `Retry-After`, every request of the process waits that long."""
