@@ -66,7 +66,8 @@ def entries(
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
-    """The recorded writes matching every filter given, newest first, and how many match."""
+    """The recorded writes matching every filter given, newest first, and how many match
+    (`sync_log_id` as `run_id`, the name the API and the CLI use)."""
     a = access_audit.c
     conditions = [
         column == value
@@ -80,7 +81,12 @@ def entries(
         if value is not None
     ]
     total = connection.scalar(select(func.count()).select_from(access_audit).where(*conditions))
+    columns = [column for column in access_audit.c if column is not a.sync_log_id]
     rows = connection.execute(
-        select(access_audit).where(*conditions).order_by(a.id.desc()).limit(limit).offset(offset)
+        select(*columns, a.sync_log_id.label("run_id"))
+        .where(*conditions)
+        .order_by(a.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
     return [dict(row._mapping) for row in rows], int(total or 0)
