@@ -28,20 +28,26 @@ def member(c: Connection, group: str, email: str, source: str, status: str = "co
     )
 
 
-def left(c: Connection, table: Table, hours: float, **where: object) -> None:
-    """Store contacts or a partner as inactive since `hours` ago."""
+def left(
+    c: Connection, table: Table, hours: float, *, deleted: bool = False, **where: object
+) -> None:
+    """Store contacts or a partner as inactive (or deleted) since `hours` ago."""
+    since = NOW - timedelta(hours=hours)
     c.execute(
         update(table)
         .where(*(table.c[name] == value for name, value in where.items()))
-        .values(is_active=False, inactive_since=NOW - timedelta(hours=hours))
+        .values(is_active=False, inactive_since=since, deleted_at=since if deleted else None)
     )
 
 
 def test_the_plan_removes_who_left_and_keeps_who_still_belongs(engine: Engine) -> None:
     people = ["alice@acme.io", "bob@acme.io", "carol@acme.io", "dave@beta.io", "erin@beta.io"]
+    people.append("gina@acme.io")
     with engine.begin() as c:
         add_people(c, *people, "frank@else.io")
-        add_partner(c, 1, "Acme", ["alice@acme.io", "bob@acme.io", "bob@acme.io"], "g1")
+        add_partner(
+            c, 1, "Acme", ["alice@acme.io", "bob@acme.io", "bob@acme.io", "gina@acme.io"], "g1"
+        )
         add_partner(c, 2, "Beta", ["dave@beta.io", "erin@beta.io"], "g2")
         add_partner(c, 3, "Gamma", ["dave@beta.io"], "g3")
         add_partner(c, 4, "Delta", ["carol@acme.io"])
@@ -50,10 +56,12 @@ def test_the_plan_removes_who_left_and_keeps_who_still_belongs(engine: Engine) -
         left(c, contacts, 30, email="alice@acme.io")  # left Acme, grace over
         left(c, contacts, 30, impartner_id=102)  # bob's second contact: his first stays
         left(c, contacts, 2, email="carol@acme.io")  # left Delta two hours ago
-        left(c, partners, 30, id=2)  # Beta went inactive; dave is Gamma's too
+        left(c, contacts, 30, deleted=True, email="gina@acme.io")  # deleted in Impartner
+        left(c, partners, 30, deleted=True, id=2)  # Beta was deleted; dave is Gamma's too
         for group, email, source in [
             ("g1", "alice@acme.io", "contact"),
             ("g1", "bob@acme.io", "manual"),
+            ("g1", "gina@acme.io", "suggestion"),
             ("g2", "dave@beta.io", "manual"),
             ("g3", "dave@beta.io", "manual"),
             ("ap", "alice@acme.io", "contact"),
@@ -74,15 +82,16 @@ def test_the_plan_removes_who_left_and_keeps_who_still_belongs(engine: Engine) -
     assert found == {
         ("g1", "u-alice@acme.io", "contact_inactive"),
         ("ap", "u-alice@acme.io", "contact_inactive"),
-        ("g2", "u-erin@beta.io", "partner_inactive"),  # pending: the add may have landed
-        ("ap", "u-erin@beta.io", "partner_inactive"),
+        ("g1", "u-gina@acme.io", "contact_deleted"),
+        ("g2", "u-erin@beta.io", "partner_deleted"),  # pending: the add may have landed
+        ("ap", "u-erin@beta.io", "partner_deleted"),
     }
     assert made.manual_kept == {("g2", "u-dave@beta.io")}
     assert [d.user_id for d in made.waiting] == ["u-carol@acme.io"]
-    assert made.members == Counter({"ap": 5, "g1": 2, "g2": 1, "g3": 1})
+    assert made.members == Counter({"ap": 5, "g1": 3, "g2": 1, "g3": 1})
 
     with_manual, _ = removals(PARTNERSYNC_OFFBOARD_MANUAL_MEMBERSHIPS=True)
-    assert with_manual == found | {("g2", "u-dave@beta.io", "partner_inactive")}
+    assert with_manual == found | {("g2", "u-dave@beta.io", "partner_deleted")}
     later, _ = removals(PARTNERSYNC_OFFBOARD_GRACE_HOURS=1)
     assert ("ap", "u-carol@acme.io", "contact_inactive") in later
     assert not any(user == "u-bob@acme.io" for _, user, _ in later)
