@@ -90,3 +90,19 @@ def test_domain_evidence_thresholds_are_bounded(
 def test_domain_evidence_thresholds_default_to_two_contacts_or_half() -> None:
     settings = load_settings()
     assert (settings.analysis_min_domain_contacts, settings.analysis_min_domain_share) == (2, 0.5)
+
+
+def test_access_settings_default_to_a_day_of_grace_and_automatic_contacts_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings()
+    assert settings.offboard_grace_hours == 24 and settings.access_auto_accept == ("contact",)
+    assert not settings.access_all_partners and not settings.offboard_manual_memberships
+    monkeypatch.setenv("PARTNERSYNC_ACCESS_AUTO_ACCEPT", " domain , contact ")
+    assert load_settings().access_auto_accept == ("domain", "contact")
+    monkeypatch.setenv("PARTNERSYNC_ACCESS_AUTO_ACCEPT", "contact,domian")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).count("\n") == 0 and "PARTNERSYNC_ACCESS_AUTO_ACCEPT" in str(
+        caught.value
+    )

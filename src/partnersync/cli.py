@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import typer
 from rich.console import Console
@@ -35,7 +35,7 @@ from partnersync.doctor.report import MARKS, Checklist
 from partnersync.sync import group_links
 from partnersync.sync.report import printable
 from partnersync.sync.state import list_watermarks, reset_watermark
-from partnersync.tasks import analysis
+from partnersync.tasks import access_audit, analysis
 from partnersync.tasks.dry_run import dry_run as run_dry
 from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.outcome import RunOutcome
@@ -51,7 +51,7 @@ from partnersync.tasks.run_all import SkippedTask, all_succeeded, for_task, run_
 from partnersync.tasks.runner import AlreadyRunning, UnknownTask, run_task
 from partnersync.tasks.schedule import change_schedule
 from partnersync.terminal import progress_bars, summary
-from partnersync.types import Mode
+from partnersync.types import AccessAction, Mode
 from partnersync.web import queries
 from partnersync.web.server import PortTaken, build_service, listen
 from partnersync.web.server import serve as serve_web
@@ -529,11 +529,12 @@ def history(
 
 
 def print_run(run: Any) -> None:
-    """One run, whole: its summary, each stream's counts, notes and skipped records, its APIs."""
+    """One run, whole: its summary, each stream's counts, notes and skipped records, its APIs
+    and its membership writes."""
     fields = run.model_dump(mode="json")
     details = fields.pop("details", None) or {}
     for name, value in fields.items():
-        if name not in ("streams", "api", "progress"):
+        if name not in ("streams", "api", "progress", "access_changes", "access_changes_total"):
             console.print(printable(f"{name}: {value if value is not None else '-'}"))
     for stream, counts in (details.get("streams") or {}).items():
         console.print(f"stream {stream}:")
@@ -542,6 +543,9 @@ def print_run(run: Any) -> None:
                 console.print(printable(f"  {name}: {value}"))
     for api, stats in (details.get("api") or {}).items():
         console.print(f"api {api}: {stats}")
+    if run.access_changes:
+        console.print(f"membership writes ({run.access_changes_total}, newest first):")
+        console.print(access_table([change.model_dump() for change in run.access_changes]))
 
 
 @app.command()
@@ -746,6 +750,61 @@ def suggestions_dismiss(
 ) -> None:
     """Dismiss suggestions; later analyses do not suggest those users for those groups again."""
     _decide(ids, group, every, run, analysis.dismiss, "dismissed")
+
+
+access_app = typer.Typer(no_args_is_help=True, help="Partner access in Northpass.")
+app.add_typer(access_app, name="access")
+
+
+@access_app.command("audit")
+def access_audit_list(
+    run: int | None = typer.Option(None, "--run", min=1, help="written by this run (sync_logs id)"),
+    group: str | None = typer.Option(None, "--group", help="only this group id"),
+    user: str | None = typer.Option(None, "--user", help="only this LMS user id"),
+    partner: int | None = typer.Option(None, "--partner", min=1, help="only this partners.id"),
+    action: str | None = typer.Option(None, "--action", help="add or remove"),
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = JSON_OUTPUT,
+) -> None:
+    """Membership writes to Northpass, newest first: who, what, why, when, the answer."""
+    if action not in (None, "add", "remove"):
+        fail(f"--action must be add or remove, not {action!r}")
+    engine = database_or_exit(settings_or_exit())
+    with engine.connect() as connection:
+        rows, total = access_audit.entries(
+            connection,
+            run_id=run,
+            group_id=group,
+            user_id=user,
+            partner_id=partner,
+            action=cast(AccessAction | None, action),
+            limit=limit,
+        )
+    if as_json:
+        emit_json({"items": rows, "total": total})
+        return
+    console.print(access_table(rows))
+    if total > len(rows):
+        console.print(f"{len(rows)} of {total} shown (--limit)")
+
+
+def access_table(rows: list[dict[str, Any]]) -> Table:
+    table = listing(
+        "id", "at (UTC)", "run", "action", "group", "person", "why", "outcome", "answer"
+    )
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            f"{row['at']:%Y-%m-%d %H:%M:%S}",
+            str(row["run_id"] or "-"),
+            row["action"],
+            f"{row['group_name'] or '-'} ({row['group_id']})",
+            f"{row['email'] or '-'} ({row['user_id']})",
+            f"{row['cause']} by {row['decided_by']}: {row['reason']}",
+            row["outcome"],
+            row["answer"],
+        )
+    return table
 
 
 def entry() -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError
 from partnersync.clients.retry import RetryPolicy
 from partnersync.clients.settings import ImpartnerSettings, NorthpassSettings
 from partnersync.domain import CRM_OWNED_FIELDS, PUBLIC_EMAIL_DOMAINS
+from partnersync.types import SuggestionReason
 
 SUPPORTED_BACKENDS = ("sqlite", "mysql", "mariadb")
 MIN_TOKEN_CHARS = 16
@@ -216,6 +217,32 @@ class Settings(BaseSettings):
         "PARTNERSYNC_ALLOW_MASS_DELETE",
         False,
         "lifts the sweep guard (prefer `sync TASK --allow-mass-delete` for one run)",
+    )
+
+    offboard_grace_hours: int = _env(
+        "PARTNERSYNC_OFFBOARD_GRACE_HOURS",
+        24,
+        "a contact or partner stored inactive or deleted for this long loses its Northpass "
+        "memberships; re-activated before, nothing is removed",
+        ge=0,
+        le=24 * 365,
+    )
+    offboard_manual_memberships: bool = _env(
+        "PARTNERSYNC_OFFBOARD_MANUAL_MEMBERSHIPS",
+        False,
+        "offboarding also removes memberships added outside partnersync (false: only those "
+        "partnersync added)",
+    )
+    access_all_partners: bool = _env(
+        "PARTNERSYNC_ACCESS_ALL_PARTNERS",
+        False,
+        'an active contact of an active partner is also provisioned into "All Partners"',
+    )
+    access_auto_accept: Annotated[tuple[SuggestionReason, ...], NoDecode] = _env(
+        "PARTNERSYNC_ACCESS_AUTO_ACCEPT",
+        ("contact",),
+        "comma-separated suggestion reasons (contact, domain, configured_domain) that become "
+        "pending memberships without an operator's acceptance",
     )
 
     full_sync_every_hours: int = _env(
@@ -421,6 +448,7 @@ class Settings(BaseSettings):
         "impartner_contact_excluded_domains",
         "impartner_contact_excluded_local_tokens",
         "public_email_domains",
+        "access_auto_accept",
         mode="before",
     )
     @classmethod

@@ -30,6 +30,17 @@ MemberStatus = Literal["confirmed", "pending"]
 SuggestionStatus = Literal["open", "accepted", "dismissed"]
 """A `group_analysis` suggestion, as the operator decided."""
 
+SuggestionReason = Literal["contact", "domain", "configured_domain"]
+"""Why a person is suggested for a group: an active contact of its partner (the precise
+signal), a corporate domain its contacts use, or a domain configured for the group."""
+
+MembershipSource = Literal["manual", "contact", "suggestion"]
+"""`lms_group_members.source`: seen in Northpass only (added outside partnersync), or added by
+partnersync for an active contact or an accepted suggestion."""
+
+AccessAction = Literal["add", "remove"]
+"""A membership write to Northpass, as `access_audit.action` records it."""
+
 
 class Skipped(NamedTuple):
     """A record left out of a page, with the id when it had one, and why."""

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from partnersync.db.engine import make_engine
 from partnersync.db.migrate import alembic_config, migrate
 from partnersync.db.schema import group_analysis_runs as runs
 from partnersync.db.schema import group_analysis_suggestions as suggestions
+from partnersync.db.schema import lms_group_members as members
 from partnersync.db.schema import metadata, scheduled_tasks
 from partnersync.db.types import utcnow
 from partnersync.tasks.registry import TASKS
@@ -222,3 +224,52 @@ def test_upgrade_merges_twin_suggestions_keeping_the_decision(unmigrated_engine:
         connection.execute(
             insert(suggestions).values(run_id=run_id, group_id="g2", user_id="u1", reason="domain")
         )
+
+
+def test_upgrade_counts_existing_memberships_as_manual_unless_partnersync_wrote_them(
+    unmigrated_engine: Engine,
+) -> None:
+    """0005 → 0006: pending rows and confirmed rows of an accepted suggestion written after
+    the acceptance are partnersync's; a member seen in Northpass (added and confirmed at the
+    same instant) is manual, accepted suggestion or not."""
+    seen, accepted_at = utcnow(), utcnow() - timedelta(hours=1)
+    rows = [  # (user, status, added_at, confirmed_at, accepted suggestion)
+        ("pending", "pending", accepted_at, None, True),
+        ("written", "confirmed", accepted_at, seen, True),
+        ("already", "confirmed", seen, seen, True),
+        ("manual", "confirmed", seen, seen, False),
+    ]
+    with unmigrated_engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0005")
+        run_id = inserted_id(connection.execute(insert(runs).values(run_at=utcnow())))
+        for user, status, added, confirmed, suggested in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO lms_group_members (group_id, user_id, status, added_at, "
+                    "confirmed_at) VALUES ('g', :user, :status, :added, :confirmed)"
+                ),
+                {"user": user, "status": status, "added": added, "confirmed": confirmed},
+            )
+            if suggested:
+                connection.execute(
+                    insert(suggestions).values(
+                        run_id=run_id,
+                        group_id="g",
+                        user_id=user,
+                        reason="domain",
+                        status="accepted",
+                    )
+                )
+    migrate(unmigrated_engine, TASKS)
+    m = members.c
+    with unmigrated_engine.connect() as connection:
+        found = {
+            row.user_id: f"{row.source}:{row.added_by or '-'}"
+            for row in connection.execute(select(m.user_id, m.source, m.added_by))
+        }
+    assert found == {
+        "pending": "suggestion:operator",
+        "written": "suggestion:operator",
+        "already": "manual:-",
+        "manual": "manual:-",
+    }

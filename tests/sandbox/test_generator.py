@@ -135,6 +135,25 @@ def test_impartner_history_and_member_counts(tiny: Dataset) -> None:
     assert any(u.Account is None for u in tiny.users.values())
 
 
+def test_tiny_has_people_who_left_and_a_person_in_two_partners(tiny: Dataset) -> None:
+    """What offboarding acts on: a contact who left and a partner that went inactive, their
+    people still in the groups, and one person who is an active contact of two partners."""
+    contacts: dict[str, list[tuple[int, bool]]] = {}
+    for user in tiny.users.values():
+        if user.Account is not None:
+            contacts.setdefault(str(user.Email).lower(), []).append((user.Account, user.IsActive))
+    grouped = {p: g for g, members in tiny.memberships.items() for p in members}
+
+    def of(person_id: str) -> list[tuple[int, bool]]:
+        return contacts.get(str(tiny.people[person_id].email).lower(), [])
+
+    active = {a.Id for a in tiny.accounts.values() if a.IsActive}
+    assert any(not on and a in active for p in grouped for a, on in of(p))
+    assert any(a not in active for p in grouped for a, _ in of(p))
+    two = [p for p in grouped if len({a for a, on in of(p) if on and a in active}) == 2]
+    assert len(two) == 1 and len(tiny.person_groups[two[0]]) >= 2  # both partners' groups
+
+
 def test_reference_size_matches_the_production_shape() -> None:
     ds = generate("reference", 7, fixed)
     assert len(ds.people) == 33_000

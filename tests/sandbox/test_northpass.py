@@ -247,6 +247,11 @@ def test_group_writes_bump_timestamps(np: httpx.Client, sb: RunningSandbox, cloc
     assert np.request("DELETE", path, json=body).status_code == 204
     sb.set_knobs(northpass_remove_nonmember_status=404)
     assert np.request("DELETE", path, json=body).status_code == 404
+    other = next(p for p in sorted(sb.dataset.people) if p != person_id)
+    assert np.post(path, json={"data": [{"type": "people", "id": other}]}).status_code == 204
+    both = {"data": [{"type": "people", "id": person_id}, {"type": "people", "id": other}]}
+    assert np.request("DELETE", path, json=both).status_code == 404  # all or nothing
+    assert other in sb.dataset.memberships[group["id"]]
     renamed = np.patch(
         f"/v2/groups/{group['id']}",
         json={"data": {"type": "groups", "attributes": {"name": "Zeta"}}},

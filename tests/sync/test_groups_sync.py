@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
 from partnersync.db.schema import lms_group_members, lms_groups, partners, sync_state
 from partnersync.sandbox.data import Dataset
@@ -329,14 +329,30 @@ def test_unlinking_many_groups_at_once_is_refused_before_memberships_go(
     ds = sandbox.dataset
     add_partners(engine, ds)
     run(engine, sandbox, "sync_groups", "full")
-    before = members_in_db(engine)
-    with engine.begin() as connection:  # e.g. a bad partner import deactivated everyone
+    before, linked = members_in_db(engine), links(engine)
+    with engine.begin() as connection:  # partners that went inactive still own their groups
         connection.execute(update(partners).values(is_active=False))
+    kept = run(engine, sandbox, "sync_groups")
+    assert kept.status == "success" and (links(engine), members_in_db(engine)) == (linked, before)
+    assert "(6 still linked to them)" in " ".join(kept.report.stream(GROUPS).notes)
+    with engine.begin() as connection:
+        connection.execute(update(partners).values(is_active=True))
+    with engine.begin() as connection:  # e.g. a bad partner import lost every name
+        names = {
+            row.id: row.account_name
+            for row in connection.execute(select(partners.c.id, partners.c.account_name))
+        }
+        connection.execute(update(partners).values(account_name=None))
     outcome = run(engine, sandbox, "sync_groups")
     assert outcome.status == "failed" and "refusing to soft-delete" in (outcome.error or "")
     assert members_in_db(engine) == before
 
     with engine.begin() as connection:
-        connection.execute(update(partners).values(is_active=True))
+        connection.execute(
+            update(partners)
+            .where(partners.c.id == bindparam("pid"))
+            .values(account_name=bindparam("n")),
+            [{"pid": pid, "n": name} for pid, name in names.items()],
+        )
     assert run(engine, sandbox, "sync_groups").status == "success"
     assert members_in_db(engine) == members_in_sandbox(ds, kept_groups(engine))

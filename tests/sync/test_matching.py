@@ -186,7 +186,7 @@ def test_a_group_of_an_inactive_partner_does_not_fall_through_to_a_look_alike() 
     group = [("g", "Eastern Shift Inc")]
     assert match_groups(group, active) == {"g": 1}  # what fuzzy alone would do
     result = match_groups_detailed(group, active, unlinkable=inactive)
-    assert result.matches == {} and result.unlinkable == {"g"}
+    assert result.matches == {} and result.unlinkable == {"g": {2}}
 
 
 def test_the_linkable_partner_wins_over_an_unlinkable_namesake() -> None:

@@ -101,7 +101,7 @@ def test_analysis_finds_look_alikes_not_public_domain_users(
     evidence = in_group[look_alike].evidence or ""
     assert " active contact" in evidence and evidence.endswith(f" {domain}")
     assert {g: c["open"] for g, c in counts.items()} == Counter(g for g, _ in found)
-    assert outcome.report.total("created") == len(rows)
+    assert outcome.report.stream(analysis.STREAM).created == len(rows)
 
 
 def test_dismissed_suggestions_stay_dismissed_and_accepted_become_pending(

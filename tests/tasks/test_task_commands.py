@@ -64,3 +64,15 @@ def test_dry_run_then_suggestions_accepted_and_written(
     written = cli.invoke(app, ["sync", "group_members_sync"])
     assert written.exit_code == 0, written.output
     assert person in sandbox.dataset.memberships[group_id]
+
+    listed = cli.invoke(app, ["access", "audit", "--user", person, "--json"])
+    audit = json.loads(listed.stdout)["items"]
+    assert [(a["action"], a["group_id"], a["source"], a["decided_by"]) for a in audit] == [
+        ("add", group_id, "suggestion", "operator")
+    ]
+    shown = cli.invoke(app, ["history", "--id", str(audit[0]["run_id"])])
+    assert "membership writes" in shown.output and person in shown.output
+    table = cli.invoke(app, ["access", "audit", "--group", group_id])
+    assert table.exit_code == 0 and "suggestion" in table.output and person in table.output
+    wrong = cli.invoke(app, ["access", "audit", "--action", "delete"])
+    assert wrong.exit_code == 2 and "--action must be add or remove" in wrong.output

@@ -26,7 +26,9 @@ from sqlalchemy import Engine, insert
 from partnersync.budget import ledger
 from partnersync.budget.rule import BudgetRule
 from partnersync.db.schema import lms_groups, partners
+from partnersync.db.types import utcnow
 from partnersync.sync.context import SyncContext
+from partnersync.tasks import access_audit
 from partnersync.web.app import create_app
 from tests.conftest import empty_database
 
@@ -126,6 +128,33 @@ def seed(base: str, engine: Engine) -> None:
                 time.sleep(0.02)
         client.patch("/api/tasks/cleanup", json={"enabled": False})
     with engine.begin() as connection:
+        common: dict[str, Any] = {
+            "group_id": "g1",
+            "group_name": "ptr_Acme Consulting",
+            "partner_id": 1,
+            "source": "contact",
+            "decided_by": "partnersync",
+            "outcome": "done",
+        }
+        added = access_audit.Write(
+            action="add",
+            user_id="u-new",
+            email="u-new@acme.example",
+            cause="contact",
+            reason="active contact 20001 of Acme Consulting",
+            answer="added, and listed by Northpass when read back",
+            **common,
+        )
+        removed = access_audit.Write(
+            action="remove",
+            user_id="u-gone",
+            email="u-gone@acme.example",
+            cause="contact_inactive",
+            reason="contact 20002 of Acme Consulting inactive since 2026-12-01 09:00 UTC",
+            answer="removed (HTTP 204)",
+            **common,
+        )  # membership writes of the last run (the failed sync_groups)
+        access_audit.record(connection, [added, removed], at=utcnow(), sync_log_id=run_id)
         connection.execute(
             insert(partners),
             [
@@ -224,6 +253,11 @@ def test_run_now_shows_progress_and_the_new_history_row(
             failed = page.locator("#history tr.run.failed").first
             failed.click()
             expect(page.locator("#history pre.error")).to_contain_text("GET /v2/people?page=3")
+            writes = page.locator("#history tr.detail [data-access]")
+            expect(writes).to_have_count(2)
+            expect(writes.first).to_contain_text("removed u-gone@acme.example from ptr_Acme")
+            expect(page.locator("#access tbody tr")).to_have_count(2)
+            expect(page.locator("#access tbody tr").first).to_contain_text("contact_inactive")
             for width in (1440, 1920):  # the run detail's blocks sit side by side, never overlap
                 page.set_viewport_size({"width": width, "height": 900})
                 assert not overlapping(page, "#history tr.detail .detail-grid > div"), width

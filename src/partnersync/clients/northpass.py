@@ -132,6 +132,8 @@ class WriteResult:
 
     done: list[str] = field(default_factory=list)
     failed: list[Skipped] = field(default_factory=list)
+    not_members: list[str] = field(default_factory=list)
+    """Of `done` on a removal, those the vendor answered 404 for (not a member)."""
 
 
 class NorthpassClient(ApiClient):
@@ -314,6 +316,8 @@ class NorthpassClient(ApiClient):
                     refusal = await self._send_members(method, path, [person_id])
                 if refusal is None or refusal.status == 404:  # 404 only on remove: not a member
                     result.done.append(person_id)
+                    if refusal is not None:
+                        result.not_members.append(person_id)
                 else:
                     result.failed.append(Skipped(person_id, refusal.detail))
         return result

@@ -88,6 +88,9 @@ partners = Table(
     Column("total_npcu", Integer, nullable=False, server_default=text("0")),
     Column("category_counts", JSON),
     Column("counts_computed_at", UtcDateTime()),
+    # when impartner_sync first stored it inactive or deleted, NULL while active: offboarding's
+    # grace period counts from here (`sync.impartner.mark_inactive_since`)
+    Column("inactive_since", UtcDateTime()),
     _deleted_at(),
     UniqueConstraint("impartner_id"),
     Index(None, "salesforce_id"),
@@ -112,6 +115,7 @@ contacts = Table(
     Column("contact_status", String(64)),
     Column("is_active", Boolean, nullable=False, server_default=text("1")),
     Column("updated_at_source", UtcDateTime()),
+    Column("inactive_since", UtcDateTime()),  # as on partners
     _deleted_at(),
     UniqueConstraint("impartner_id"),
     Index(None, "email"),
@@ -169,6 +173,11 @@ lms_group_members = Table(
     Column("added_at", UtcDateTime()),
     Column("confirmed_at", UtcDateTime()),
     Column("pending_error", Text),
+    # who put the member there: `manual` (seen in Northpass only), or partnersync for a
+    # `contact` or an accepted `suggestion`, decided by `added_by` (partnersync / operator)
+    Column("source", String(16), nullable=False, server_default=text("'manual'")),
+    Column("added_by", String(16)),
+    Column("added_reason", Text),
     _deleted_at(),
     Index(None, "user_id"),
     Index(None, "status"),
@@ -339,6 +348,31 @@ group_analysis_suggestions = Table(
     Column("status", String(16), nullable=False, server_default=text("'open'")),
     UniqueConstraint("group_id", "user_id"),  # later runs update the row; decisions stay
     Index(None, "run_id", "group_id"),
+    **MARIADB,
+)
+
+access_audit = Table(
+    "access_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),  # when the vendor answered
+    Column("sync_log_id", Integer),  # the run that wrote
+    Column("action", String(8), nullable=False),  # add, remove
+    Column("group_id", LmsId, nullable=False),
+    Column("group_name", String(255)),
+    Column("user_id", LmsId, nullable=False),
+    Column("email", Email),
+    Column("partner_id", Integer),  # no foreign key: the trail outlives what it names
+    Column("source", String(16), nullable=False),  # the membership's, as above
+    Column("decided_by", String(16), nullable=False),  # partnersync, operator
+    Column("cause", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("outcome", String(16), nullable=False),  # done, failed
+    Column("answer", Text, nullable=False),  # the vendor's, in one line
+    Index(None, "at"),
+    Index(None, "sync_log_id"),
+    Index(None, "user_id"),
+    Index(None, "group_id"),
     **MARIADB,
 )
 

@@ -71,6 +71,12 @@ RETAKEN = Every(11, 6)
 """Transcript items on a second attempt."""
 ON_FIRST_VERSION = Every(4, 1)
 """Transcript items taken on the first version of a course (the others on the second)."""
+LEFT_CONTACT = 1
+"""Which partner person (by index, among those who are an active partner's contact) left: the
+contact is deactivated in Impartner, the person is still in the partner's groups."""
+TWO_PARTNERS = 2
+"""Which partner person (the same way) is also a contact, and a group member, of a second
+partner: an unused colleague's Impartner user there takes over the person's address."""
 ERP_LINKED = Every(4, 1)
 """Accounts that also carry an ERP id (`ExternalId1`)."""
 NEW_COURSE_DAYS = 90
@@ -166,6 +172,7 @@ class _Generator:
         self.account_base: dict[int, tuple[str, str]] = {}  # account id → (base, suffix)
         self.contacts: dict[int, list[User]] = {}  # account id → users not yet used as people
         self.partner_people: list[str] = []
+        self.contact_of: dict[str, User] = {}  # partner person id → the user it was made from
 
     def run(self) -> Dataset:
         self.regions()
@@ -173,6 +180,7 @@ class _Generator:
         self.users()
         group_of = self.groups()
         self.people(group_of)
+        self.access_history(group_of)
         self.courses()
         self.transcripts()
         self.deleted_history()
@@ -434,17 +442,18 @@ class _Generator:
         self.ds.people[person.id] = person
         return person
 
-    def partner_email(self, account_id: int) -> tuple[str, str, str]:
-        """A contact's name and email (sometimes spelled differently), or a new colleague's."""
+    def partner_email(self, account_id: int) -> tuple[str, str, str, User | None]:
+        """A contact's name and email (sometimes spelled differently) and the contact, or a
+        new colleague's (no contact)."""
         unused = self.contacts.get(account_id)
         if unused and self.rng.random() < 0.75:
             user = unused.pop()
             email = user.Email
             if self.rng.random() < 0.05:
                 email = email.capitalize()
-            return user.FirstName, user.LastName, email
+            return user.FirstName, user.LastName, email, user
         first, last = self.person_name()
-        return first, last, self.email(first, last, self.domains[account_id])
+        return first, last, self.email(first, last, self.domains[account_id]), None
 
     def people(self, group_of: dict[int, Group]) -> None:
         grouped = list(group_of)
@@ -452,13 +461,17 @@ class _Generator:
         for i, account_id in enumerate(
             self.rng.choices(grouped, weights, k=self.spec.partner_people)
         ):
-            person = self.new_person(*self.partner_email(account_id))
+            *who, contact = self.partner_email(account_id)
+            person = self.new_person(*who)
             self.join(group_of[account_id], person)
             if i % 10:
                 self.join(self.all_partners, person)
             self.partner_people.append(person.id)
+            if contact is not None:
+                self.contact_of[person.id] = contact
         for account_id in self.rng.choices(grouped, k=self.spec.orphans):
-            person = self.new_person(*self.partner_email(account_id))
+            *who, _ = self.partner_email(account_id)
+            person = self.new_person(*who)
             self.partner_people.append(person.id)
         partner_group_ids = {g.id for g in group_of.values()} | {self.all_partners.id}
         unrelated = [g for g in self.ds.groups.values() if g.id not in partner_group_ids]
@@ -488,6 +501,36 @@ class _Generator:
         same_second = self.now - timedelta(days=1)
         for person_id in self.partner_people[:4]:  # ties at a watermark's second
             self.ds.people[person_id].updated_at = same_second
+
+    def access_history(self, group_of: dict[int, Group]) -> None:
+        """A contact who left a partner and a person in two partners, both still in the groups
+        (partners that went inactive are planted with the accounts)."""
+        accounts = self.ds.accounts
+        current = [
+            (person_id, user)
+            for person_id, user in self.contact_of.items()
+            if user.IsActive and user.Account is not None and accounts[user.Account].IsActive
+        ]
+        if len(current) > LEFT_CONTACT:
+            _, user = current[LEFT_CONTACT]
+            user.IsActive, user.Contact_Status__cf = False, "Inactive"
+            user.LastLoginTimeStamp = None
+        if len(current) <= TWO_PARTNERS:
+            return
+        person_id, user = current[TWO_PARTNERS]
+        spare = {  # active unused colleagues of the other active partners
+            a: [u for u in self.contacts.get(a, []) if u.IsActive]
+            for a in group_of
+            if a != user.Account and accounts[a].IsActive
+        }
+        chosen = max((a for a in spare if spare[a]), key=lambda a: len(spare[a]), default=None)
+        if chosen is None:
+            return
+        other = spare[chosen][0]
+        self.contacts[chosen].remove(other)
+        other.Email = other.UserName = user.Email
+        other.FirstName, other.LastName = user.FirstName, user.LastName
+        self.join(group_of[chosen], self.ds.people[person_id])
 
     def courses(self) -> None:
         titles = [f"{p}: {k}" for p in names.PRODUCTS for k in names.COURSE_KINDS]

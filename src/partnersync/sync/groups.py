@@ -116,6 +116,7 @@ class LinkChanges:
     manual: int = 0
     ambiguous: int = 0
     inactive: int = 0  # named after an inactive or deleted partner
+    kept_inactive: int = 0  # of those, still linked to it (it was active when linked)
     tiers: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -123,8 +124,8 @@ class LinkChanges:
         return (
             f"partner matching: {len(self.linked)} linked, {len(self.unlinked)} unlinked, "
             f"{self.unchanged} unchanged, {self.manual} manual kept, "
-            f"{self.ambiguous} ambiguous, {self.inactive} of inactive partners; "
-            f"by tier: {tiers or 'none'}"
+            f"{self.ambiguous} ambiguous, {self.inactive} of inactive partners "
+            f"({self.kept_inactive} still linked to them); by tier: {tiers or 'none'}"
         )
 
 
@@ -132,8 +133,10 @@ def match_partners(connection: Connection, *, threshold: float = DEFAULT_THRESHO
     """Recompute automatic group ↔ partner links from names; never touch a manual link.
 
     Only active, not deleted partners are linked; the others still claim groups named after
-    them (see `matching`). Groups are the live ones without a manual link. A newly (re)linked
-    group is flagged for a membership read.
+    them (see `matching`). A group already linked to a partner that became inactive or was
+    deleted keeps that link, though: the group is still that partner's, and offboarding must
+    know whose people are in it. Groups are the live ones without a manual link. A newly
+    (re)linked group is flagged for a membership read.
     """
     linkable: list[tuple[int, str | None]] = []
     unlinkable: list[tuple[int, str | None]] = []
@@ -169,6 +172,8 @@ def match_partners(connection: Connection, *, threshold: float = DEFAULT_THRESHO
             else:
                 links.append({"group": group.id, "partner": match.partner_id})
                 changes.linked.append(group.id)
+        elif group.partner_id in result.unlinkable.get(group.id, ()):
+            changes.kept_inactive += 1
         elif group.partner_id is not None or group.partner_link is not None:
             changes.unlinked.append(group.id)
     not_manual = or_(lms_groups.c.partner_link.is_(None), lms_groups.c.partner_link != "manual")
@@ -375,7 +380,8 @@ def store_members(
     """Upsert a group's listed members as confirmed; return the confirmed members not listed.
 
     Pending rows (added locally, not yet in Northpass) are never touched unless Northpass lists
-    them, which confirms them. `added_at` is stamped on new and returning members only.
+    them, which confirms them. `added_at` is stamped on new and returning members only; they
+    were added outside partnersync (`source` manual), whoever had added them before.
     """
     member = lms_group_members.c
     stored = {
@@ -398,7 +404,9 @@ def store_members(
         connection.execute(
             update(lms_group_members)
             .where(in_group, member.user_id.in_(batch))
-            .values(added_at=now, confirmed_at=now)
+            .values(
+                added_at=now, confirmed_at=now, source="manual", added_by=None, added_reason=None
+            )
         )
     for batch in chunked(sorted(promoted), BATCH):
         connection.execute(

@@ -3,7 +3,9 @@
 Every account and user is fetched whatever its tier or status, so one that leaves the configured
 scope (say, a tier changed to Pending) is seen by an incremental run too; scope only decides
 `is_active`. `deleted_at` means deleted in Impartner: missing from a complete full read, or
-listed by `_deleted` since the stream's last read.
+listed by `_deleted` since the stream's last read. `inactive_since` records when a run first
+stored a row inactive or deleted (offboarding's grace period counts from it); it is stamped
+as the run's last step, so only a run that got that far sets it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Connection, Table, false, not_, or_, update
 
 from partnersync.clients import ImpartnerAccount, ImpartnerUser, Listing, Page
 from partnersync.config import Settings
@@ -285,9 +289,37 @@ def link_contacts(context: SyncContext) -> None:
     notes.append(f"{to_lms_users} contact → LMS user link(s) changed")
 
 
+def mark_inactive_since(connection: Connection, table: Table, now: datetime) -> tuple[int, int]:
+    """Stamp `inactive_since` on rows now inactive or deleted that have none, clear it on rows
+    active again; returns how many of each."""
+    inactive = or_(table.c.is_active == false(), table.c.deleted_at.is_not(None))
+    stamped = connection.execute(
+        update(table).where(inactive, table.c.inactive_since.is_(None)).values(inactive_since=now)
+    ).rowcount
+    cleared = connection.execute(
+        update(table)
+        .where(not_(inactive), table.c.inactive_since.is_not(None))
+        .values(inactive_since=None)
+    ).rowcount
+    return stamped, cleared
+
+
+def stamp_inactivity(context: SyncContext) -> None:
+    with context.write() as connection:
+        changes = {
+            stream: mark_inactive_since(connection, table, context.started_at)
+            for stream, table in ((ACCOUNTS, partners), (USERS, contacts))
+        }
+    for stream, (stamped, cleared) in changes.items():
+        context.report.stream(stream).notes.append(
+            f"{stamped} became inactive or deleted, {cleared} active again"
+        )
+
+
 async def impartner_sync(context: SyncContext) -> None:
     """Accounts before users, so the contact → partner link finds this run's partners."""
     regions = await region_names(context)
     await sync_accounts(context, regions)
     await sync_contacts(context)
     link_contacts(context)
+    stamp_inactivity(context)

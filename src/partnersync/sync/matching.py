@@ -106,7 +106,8 @@ class MatchResult:
 
     matches: dict[str, Match] = field(default_factory=dict)
     ambiguous: set[str] = field(default_factory=set)
-    unlinkable: set[str] = field(default_factory=set)
+    unlinkable: dict[str, frozenset[int]] = field(default_factory=dict)
+    """Groups that belong to unlinkable partners only, with those partners."""
 
     def tiers(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
@@ -220,7 +221,7 @@ def match_groups_detailed(
         elif linkable:
             result.ambiguous.add(group_id)
         else:
-            result.unlinkable.add(group_id)
+            result.unlinkable[group_id] = frozenset(candidates)
     return result
 
 

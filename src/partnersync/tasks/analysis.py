@@ -12,6 +12,13 @@ person joined the group, the domain stopped counting) are deleted, since nobody 
 anything on them. Accepted and dismissed rows are decisions: kept as they are, never reopened
 and never suggested again. So after a run every open suggestion belongs to it.
 
+Contacts come first (`provisioning`): a partner's active contacts missing from its groups are
+made pending memberships at once, or suggested with reason `contact`
+(PARTNERSYNC_ACCESS_AUTO_ACCEPT decides). A domain never suggests someone linked to one of the
+partner's contacts: an active one is the contacts' business, and one who left must not come
+back through a guess. Suggestions whose reason is in PARTNERSYNC_ACCESS_AUTO_ACCEPT are accepted
+by the run itself. The run acts on stored data only while its upstream is whole.
+
 Suggestions are read and acted on here too (`list_suggestions`, `accept`, `dismiss`), so the
 CLI and the API share one implementation. Accepting adds a pending membership that
 `group_members_sync` writes to Northpass.
@@ -40,6 +47,7 @@ from sqlalchemy import (
 from partnersync.config import Settings
 from partnersync.db.bulk import chunked
 from partnersync.db.schema import (
+    contacts,
     group_analysis_runs,
     group_analysis_suggestions,
     lms_group_members,
@@ -48,9 +56,15 @@ from partnersync.db.schema import (
     partners,
 )
 from partnersync.sync.context import SyncContext
+from partnersync.sync.people import email_domain
 from partnersync.tasks.analysis_domains import DomainEvidence, group_domains, live_group
+from partnersync.tasks.members import NewMember, add_pending
+from partnersync.tasks.provisioning import CONTACT, provision
+from partnersync.tasks.registry import TASKS_BY_NAME
+from partnersync.tasks.upstream import PartialData, failed_upstream
 
 STREAM = "analysis.suggestions"
+PROVISIONING = "analysis.provisioning"
 MAX_GROUP_NOTES = 50
 BATCH = 1000
 
@@ -91,6 +105,10 @@ def candidates(
                 suggestion.user_id == lms_users.c.id,
                 suggestion.status != "open",
             ),
+            ~exists().where(
+                contacts.c.lms_user_id == lms_users.c.id,
+                contacts.c.partner_id == domains.c.partner_id,
+            ),
         )
         .order_by(domains.c.group_id, lms_users.c.id)
     )
@@ -100,7 +118,7 @@ def candidates(
 class Found:
     """A suggestion a run makes, as it is stored."""
 
-    email_domain: str
+    email_domain: str | None
     reason: str
     evidence: str
 
@@ -190,8 +208,16 @@ def store(connection: Connection, run_id: int, found: Mapping[Key, Found]) -> St
 
 async def group_analysis(context: SyncContext) -> None:
     report = context.report.stream(STREAM)
+    settings = context.settings
+    with context.engine.connect() as connection:
+        gap = failed_upstream(connection, TASKS_BY_NAME["group_analysis"].upstream)
+    if gap:
+        raise PartialData(f"refusing to analyse partial data: {gap}")
     with context.write() as connection:
-        found = find(connection, context.settings)
+        provisioned, undecided = provision(connection, settings, context.started_at)
+        found = find(connection, settings)
+        for key, person in undecided.items():
+            found[key] = Found(email_domain(person.email), CONTACT, person.evidence())
         analysed = connection.scalar(
             select(func.count(func.distinct(lms_groups.c.id)))
             .join(partners, partners.c.id == lms_groups.c.partner_id)
@@ -206,6 +232,22 @@ async def group_analysis(context: SyncContext) -> None:
             )
         ).inserted_primary_key[0]  # type: ignore[index]
         stored = store(connection, run_id, found)
+        automatic = set(settings.access_auto_accept) - {CONTACT}
+        accepted = accept(
+            connection,
+            [
+                s.id
+                for s in list_suggestions(connection, run_id=run_id, status="open")
+                if s.reason in automatic
+            ],
+            context.started_at,
+            by="partnersync",
+        )
+    context.report.stream(PROVISIONING).created += provisioned + len(accepted.done)
+    context.report.stream(PROVISIONING).notes.append(
+        f"{provisioned} contact membership(s) and {len(accepted.done)} accepted suggestion(s) "
+        "made pending for group_members_sync"
+    )
     per_group = Counter(group_id for group_id, _ in found)
     report.processed += analysed or 0
     report.created += stored.created
@@ -312,7 +354,9 @@ def _open_suggestions(connection: Connection, ids: Sequence[int], decision: Deci
     rows = {
         row.id: row
         for row in connection.execute(
-            select(s.id, s.group_id, s.user_id, s.status).where(s.id.in_(list(ids)))
+            select(s.id, s.group_id, s.user_id, s.status, s.reason, s.evidence).where(
+                s.id.in_(list(ids))
+            )
         )
     }
     decision.unknown = [i for i in ids if i not in rows]
@@ -320,44 +364,34 @@ def _open_suggestions(connection: Connection, ids: Sequence[int], decision: Deci
     return [rows[i] for i in ids if i in rows and rows[i].status == "open"]
 
 
-def accept(connection: Connection, suggestion_ids: Sequence[int], now: datetime) -> Decision:
-    """Accept open suggestions: each adds a pending membership for `group_members_sync`.
+def accept(
+    connection: Connection, suggestion_ids: Sequence[int], now: datetime, *, by: str = "operator"
+) -> Decision:
+    """Accept open suggestions: each adds a pending membership for `group_members_sync`,
+    decided `by` an operator, or by partnersync (PARTNERSYNC_ACCESS_AUTO_ACCEPT).
 
     A user who is a live member meanwhile needs nothing more (counted in `already`); a
     membership removed earlier is revived as pending.
     """
     decision = Decision()
     chosen = _open_suggestions(connection, list(dict.fromkeys(suggestion_ids)), decision)
-    member = lms_group_members.c
-    for suggestion in chosen:
-        stored = connection.execute(
-            select(member.deleted_at).where(
-                member.group_id == suggestion.group_id, member.user_id == suggestion.user_id
+    how = "accepted" if by == "operator" else "accepted automatically"
+    already = add_pending(
+        connection,
+        [
+            NewMember(
+                s.group_id,
+                s.user_id,
+                "contact" if s.reason == CONTACT else "suggestion",
+                by,
+                f"suggestion {s.id} {how}: {s.evidence or s.reason}",
             )
-        ).first()
-        pending: dict[str, Any] = {
-            "status": "pending",
-            "added_at": now,
-            "confirmed_at": None,
-            "pending_error": None,
-            "deleted_at": None,
-        }
-        if stored is None:
-            connection.execute(
-                insert(lms_group_members).values(
-                    group_id=suggestion.group_id, user_id=suggestion.user_id, **pending
-                )
-            )
-            decision.done.append(suggestion.id)
-        elif stored.deleted_at is not None:
-            connection.execute(
-                update(lms_group_members)
-                .where(member.group_id == suggestion.group_id, member.user_id == suggestion.user_id)
-                .values(**pending)
-            )
-            decision.done.append(suggestion.id)
-        else:
-            decision.already.append(suggestion.id)
+            for s in chosen
+        ],
+        now,
+    )
+    for s in chosen:
+        (decision.already if (s.group_id, s.user_id) in already else decision.done).append(s.id)
     _set_status(connection, [s.id for s in chosen], "accepted")
     return decision
 

@@ -93,8 +93,8 @@ def partner_domains(settings: Settings) -> CTE:
 
 def group_domains(
     settings: Settings,
-) -> Select[tuple[str, str, str, int | None, int | None, str | None, int]]:
-    """(group id, domain, reason, uses, total, partner name, impartner id) for live
+) -> Select[tuple[str, str, str, int | None, int | None, str | None, int, int]]:
+    """(group id, domain, reason, uses, total, partner name, impartner id, partner id) for live
     partner-linked groups: the domains that count for the group's partner and for no other, and
     those configured for the group (a domain that is both gives a row of each)."""
     counted = partner_domains(settings)
@@ -132,6 +132,7 @@ def group_domains(
             pairs.c.total,
             partners.c.account_name,
             partners.c.impartner_id,
+            partners.c.id.label("partner_id"),
         )
         .join(lms_groups, lms_groups.c.id == pairs.c.group_id)
         .join(partners, partners.c.id == lms_groups.c.partner_id)

@@ -34,7 +34,7 @@ from partnersync.clients import PATCH_BATCH, ItemOutcome
 from partnersync.clients.errors import ApiError
 from partnersync.config import Settings
 from partnersync.db.bulk import chunked, upsert
-from partnersync.db.schema import lms_users, partner_push_state, partners, sync_logs
+from partnersync.db.schema import lms_users, partner_push_state, partners
 from partnersync.sync.certifications import (
     Totals,
     assign_categories,
@@ -46,6 +46,7 @@ from partnersync.sync.partner_history import record_snapshots
 from partnersync.sync.partner_users import partner_user_ids
 from partnersync.sync.partner_view import summaries
 from partnersync.sync.report import StreamReport
+from partnersync.tasks.upstream import PartialData, failed_upstream
 
 STREAM = "impartner.account_push"
 SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
@@ -178,20 +179,11 @@ def record_crm_values(
         upsert(connection, partner_push_state, rows)
 
 
-class PartialData(RuntimeError):
-    """The data the counts are built from is not complete; nothing is pushed."""
-
-
 def partial_data(connection: Connection) -> str | None:
     """Why the stored enrollments cannot be trusted for a push now, or None."""
-    latest = connection.execute(
-        select(sync_logs.c.id, sync_logs.c.status)
-        .where(sync_logs.c.sync_type == "sync_enrollments", sync_logs.c.status != "running")
-        .order_by(sync_logs.c.id.desc())
-        .limit(1)
-    ).one_or_none()
-    if latest is not None and latest.status != "success":
-        return f"the latest sync_enrollments run (#{latest.id}) failed"
+    failed = failed_upstream(connection, ["sync_enrollments"])
+    if failed:
+        return failed
     users = partner_user_ids().subquery()
     unread = connection.scalar(
         select(func.count())

@@ -83,8 +83,8 @@ TASKS: tuple[TaskSpec, ...] = (
     TaskSpec(
         "group_members_sync",
         360,
-        "pending local memberships → Northpass, then confirmed",
-        upstream=("sync_groups",),
+        "pending memberships → Northpass, then confirmed; people who left removed",
+        upstream=("impartner_sync", "sync_groups"),
         dry_run=True,
         needs=NORTHPASS,
     ),

@@ -23,7 +23,7 @@ from partnersync.web.auth import token_guard
 from partnersync.web.gate import Gate
 from partnersync.web.launcher import RunLauncher
 from partnersync.web.metrics import RunMetrics
-from partnersync.web.routes import links, logs, partners, suggestions, system, tasks
+from partnersync.web.routes import access, links, logs, partners, suggestions, system, tasks
 from partnersync.web.services import Services
 
 STATIC = Path(__file__).with_name("static")
@@ -77,7 +77,7 @@ def create_app(
     app = FastAPI(
         title="partnersync",
         version="1",
-        summary="Northpass / Impartner sync: tasks, runs, history, links, suggestions",
+        summary="Northpass / Impartner sync: tasks, runs, history, links, suggestions, access",
         description=(
             "Every route but `/api/health` needs `Authorization: Bearer <PARTNERSYNC_API_TOKEN>`."
         ),
@@ -91,6 +91,7 @@ def create_app(
     app.include_router(links.router(services, guard))
     app.include_router(partners.router(services, guard))
     app.include_router(suggestions.router(services, guard))
+    app.include_router(access.router(services, guard))
     app.include_router(system.metrics_router(services, guard))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(

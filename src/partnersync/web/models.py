@@ -8,7 +8,18 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from partnersync.types import Mode, OutcomeStatus, RunStatus, SuggestionStatus, TaskStatus
+from partnersync.types import (
+    AccessAction,
+    MembershipSource,
+    Mode,
+    OutcomeStatus,
+    RunStatus,
+    SuggestionStatus,
+    TaskStatus,
+)
+
+RUN_ACCESS_CHANGES = 200
+"""How many of a run's membership writes its detail lists."""
 
 MAX_ID = 2**31 - 1
 """Ids are INT columns: anything larger cannot name a row (and must not reach the driver)."""
@@ -302,10 +313,11 @@ class Suggestion(BaseModel):
     email: str | None
     email_domain: str | None
     reason: str = Field(
-        description="`domain` (the partner's contacts use it) or `configured_domain`"
+        description="`contact` (an active contact of the group's partner), `domain` (the "
+        "partner's contacts use it) or `configured_domain`"
     )
     evidence: str | None = Field(
-        description="why the domain counts for the group, e.g. "
+        description="which contact, or why the domain counts for the group, e.g. "
         "'3 of 4 active contacts of Cedar Works use cedarworks.com'; null on older rows"
     )
     status: SuggestionStatus
@@ -327,3 +339,44 @@ class Decision(BaseModel):
     done: list[int]
     already: list[int] = Field(description="accepted, but the user was a member already")
     not_open: list[int] = Field(description="accepted or dismissed before; left as they were")
+
+
+class AccessChange(BaseModel):
+    """One membership write to Northpass, as the audit trail recorded it."""
+
+    id: int
+    at: datetime = Field(description="when the vendor answered")
+    run_id: int | None = Field(description="the sync_logs id of the run that wrote")
+    action: AccessAction
+    group_id: str
+    group_name: str | None
+    user_id: str
+    email: str | None
+    partner_id: int | None = Field(description="the partner whose change caused it, if known")
+    source: MembershipSource = Field(description="who had put the member there")
+    decided_by: Literal["partnersync", "operator"] = Field(
+        description="`partnersync` (automatic) or `operator` (an accepted suggestion)"
+    )
+    cause: str = Field(
+        description="`contact` or `suggestion` (an add); `contact_inactive`, `contact_deleted`, "
+        "`partner_inactive` or `partner_deleted` (a removal)"
+    )
+    reason: str = Field(description="which contact or partner change, and since when")
+    outcome: Literal["done", "failed"]
+    answer: str = Field(description="the vendor's answer, in one line")
+
+
+class AccessAuditPage(BaseModel):
+    items: list[AccessChange]
+    total: int = Field(description="matching writes, of which `items` holds one page")
+
+
+class RunDetail(SyncLog):
+    """One run, whole (`GET /api/sync-logs/{run_id}`, `history --id`)."""
+
+    access_changes: list[AccessChange] = Field(
+        default_factory=list,
+        description="its membership writes to Northpass, newest first "
+        f"(at most {RUN_ACCESS_CHANGES})",
+    )
+    access_changes_total: int = Field(0, description="all of them; the rest at /api/access/audit")

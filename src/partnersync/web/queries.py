@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Row, func, select
 from partnersync.budget import ledger
 from partnersync.config import Settings
 from partnersync.db.schema import scheduled_tasks, sync_logs
+from partnersync.tasks import access_audit
 from partnersync.tasks.registry import TASKS, TASKS_BY_NAME
 from partnersync.web import models
 
@@ -119,13 +120,21 @@ def sync_logs_page(
     return [_sync_log(row) for row in connection.execute(query)]
 
 
-def sync_log(connection: Connection, log_id: int) -> models.SyncLog | None:
+def sync_log(connection: Connection, log_id: int) -> models.RunDetail | None:
+    """One run with its live progress and its membership writes."""
     row = connection.execute(
         select(*SUMMARY, sync_logs.c.details).where(sync_logs.c.id == log_id)
     ).one_or_none()
     if row is None:
         return None
-    entry = _sync_log(row)
+    changes, total = access_audit.entries(
+        connection, run_id=log_id, limit=models.RUN_ACCESS_CHANGES
+    )
+    entry = models.RunDetail(
+        **_sync_log(row).model_dump(),
+        access_changes=[models.AccessChange(**change) for change in changes],
+        access_changes_total=total,
+    )
     if entry.status == "running":
         entry.progress = _progress(
             connection.scalar(

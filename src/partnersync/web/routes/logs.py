@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from partnersync.db.types import utcnow
 from partnersync.types import RunStatus
 from partnersync.web import queries
-from partnersync.web.models import MAX_ID, ApiUsageReport, RunPoint, SyncLog
+from partnersync.web.models import MAX_ID, ApiUsageReport, RunDetail, RunPoint, SyncLog
 from partnersync.web.routes import COMMON, known_query_only, problems
 from partnersync.web.services import Services
 
@@ -31,10 +31,10 @@ def router(services: Services, guard: Any) -> APIRouter:
 
     @api.get(
         "/api/sync-logs/{run_id}",
-        summary="One run, with its live progress while it runs",
+        summary="One run, with its live progress while it runs and its membership writes",
         responses=problems(_404="no such run"),
     )
-    def get_sync_log(run_id: int = Path(ge=1, le=MAX_ID)) -> SyncLog:
+    def get_sync_log(run_id: int = Path(ge=1, le=MAX_ID)) -> RunDetail:
         with services.engine.connect() as connection:
             found = queries.sync_log(connection, run_id)
         if found is None:

@@ -241,7 +241,7 @@ async function poll() {
   state.runSignature = signature;
   if (changed || anyRunning()) await loadHistory();
   if (changed) {
-    await Promise.all([loadStats(), loadApiUsage()]);
+    await Promise.all([loadStats(), loadApiUsage(), loadAccess()]);
     renderTasks();
   }
   renderSummary();
@@ -252,7 +252,7 @@ async function refreshAll() {
   await Promise.all([loadTasks(), loadStats(), loadHealth()]);
   state.runSignature = state.tasks.map((t) => `${t.running_log_id}:${t.last_run && t.last_run.id}`).join(",");
   fillTaskFilter();
-  await Promise.all([loadHistory(), loadApiUsage(), loadPartnersPanel(), loadLinks(), loadSuggestions()]);
+  await Promise.all([loadHistory(), loadApiUsage(), loadPartnersPanel(), loadLinks(), loadSuggestions(), loadAccess()]);
   renderTasks();
   renderSummary();
   $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -479,6 +479,9 @@ async function loadHistory() {
     body.replaceChildren(h("tr", {}, h("td", { colspan: 9, class: "empty" }, "No runs match.")));
     return;
   }
+  const detailed = await Promise.all(runs.filter((run) => state.expanded.has(run.id))
+    .map((run) => api(`/api/sync-logs/${run.id}`)));
+  const details = new Map(detailed.map((run) => [run.id, run]));
   const rows = [];
   for (const run of runs) {
     const written = run.records_created + run.records_updated + run.records_deleted;
@@ -498,7 +501,7 @@ async function loadHistory() {
       h("td", { class: "num", title: `${run.records_created} created · ${run.records_updated} updated · ${run.records_deleted} deleted` }, number(written)),
       h("td", { class: "num" }, run.records_failed ? h("b", { style: "color:var(--bad)" }, number(run.records_failed)) : "0"),
       h("td", { class: "num" }, number(run.api_requests))));
-    if (state.expanded.has(run.id)) rows.push(detailRow(run));
+    if (details.has(run.id)) rows.push(detailRow(details.get(run.id)));
   }
   body.replaceChildren(...rows);
 }
@@ -526,8 +529,14 @@ function detailRow(run) {
         `started ${localTime(run.started_at)}`, h("br"),
         run.completed_at ? `finished ${localTime(run.completed_at)}` : "still running"))),
     notes.length ? h("div", { class: "mini" }, h("h3", { class: "muted" }, "Notes"), ...notes.slice(0, 20).map((n) => h("div", {}, n))) : null,
-    examples.length ? h("div", { class: "mini" }, h("h3", { class: "muted" }, "Skipped records"), ...examples.slice(0, 20).map((n) => h("div", {}, n))) : null));
+    examples.length ? h("div", { class: "mini" }, h("h3", { class: "muted" }, "Skipped records"), ...examples.slice(0, 20).map((n) => h("div", {}, n))) : null,
+    run.access_changes && run.access_changes.length ? h("div", { class: "mini" },
+      h("h3", { class: "muted" }, `Membership writes (${number(run.access_changes_total)})`),
+      ...run.access_changes.slice(0, 20).map((c) => h("div", { "data-access": c.id }, accessLine(c)))) : null));
 }
+
+const accessLine = (c) => `${c.action === "add" ? "added" : "removed"} ${c.email || c.user_id} ` +
+  `${c.action === "add" ? "to" : "from"} ${c.group_name || c.group_id}: ${c.reason} → ${c.answer}`;
 
 // ---------------------------------------------------------------- API usage
 
@@ -998,6 +1007,30 @@ async function decide(verb, id) {
   await loadSuggestions();
 }
 
+// ---------------------------------------------------------------- access changes
+
+async function loadAccess() {
+  const params = new URLSearchParams({ limit: "50" });
+  if ($("access-action").value) params.set("action", $("access-action").value);
+  const page = await api(`/api/access/audit?${params}`);
+  $("access-total").textContent = page.total ? `${number(page.total)} write${page.total === 1 ? "" : "s"}` : "";
+  const body = $("access").tBodies[0];
+  if (page.items.length === 0) {
+    body.replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "empty" },
+      "No membership writes yet: group_members_sync makes them.")));
+    return;
+  }
+  body.replaceChildren(...page.items.map((c) => h("tr", { "data-access": c.id },
+    h("td", { title: localTime(c.at) }, shortTime(c.at)),
+    h("td", { class: "num" }, c.run_id ? `#${c.run_id}` : "–"),
+    h("td", {}, h("span", { class: `tag ${c.action === "add" ? "ok" : "warn"}` }, c.action), " ",
+      h("span", { class: "muted small" }, `${c.cause} · ${c.decided_by}`)),
+    h("td", {}, c.group_name || c.group_id),
+    h("td", {}, c.email || c.user_id),
+    h("td", { class: "small" }, c.reason),
+    h("td", { class: "small" }, c.outcome === "done" ? c.answer : h("b", { style: "color:var(--bad)" }, c.answer)))));
+}
+
 // ---------------------------------------------------------------- wiring
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -1009,6 +1042,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("links-unlinked").addEventListener("change", () => { linksPage = 0; guard(loadLinks()); });
   $("links-q").addEventListener("input", () => { clearTimeout(linksTimer); linksTimer = setTimeout(() => { linksPage = 0; guard(loadLinks()); }, 250); });
   $("suggestions-status").addEventListener("change", () => guard(loadSuggestions()));
+  $("access-action").addEventListener("change", () => guard(loadAccess()));
   const partnersAgain = () => { partnerView.page = 0; guard(loadPartners()); };
   $("partners-q").addEventListener("input", () => { clearTimeout(partnerView.timer); partnerView.timer = setTimeout(partnersAgain, 250); });
   $("partners-tier").addEventListener("change", partnersAgain);
