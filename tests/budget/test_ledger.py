@@ -47,9 +47,27 @@ def test_the_first_consumer_registers_and_gets_the_whole_starting_budget(engine:
 
 def test_active_consumers_divide_the_budget(engine: Engine) -> None:
     beat(engine, "a", 0)
-    assert beat(engine, "b", 0).share == pytest.approx(4.0)
-    assert beat(engine, "a", 0).share == pytest.approx(4.0)
+    assert beat(engine, "b", 0).share == ledger.MIN_SHARE  # a still holds all 8
+    assert beat(engine, "a", 0).share == 4.0
+    assert beat(engine, "b", 0).share == 4.0
+    assert beat(engine, "c", 0).share == ledger.MIN_SHARE
+    assert beat(engine, "a", 0).share == 3.0
+    assert beat(engine, "b", 0).share == 3.0
     assert beat(engine, "c", 0).share == 2.0  # whole shares: 3, 3 and 2
+
+
+def test_the_shares_held_never_add_up_to_more_than_the_budget(engine: Engine) -> None:
+    """Each consumer takes a new share at its own heartbeat. One whose fair share grew waits
+    for room, so however the beats interleave, what the consumers hold fits the budget."""
+    order = ["a", "b", "a", "c", "c", "b", "a", "b", "c", "a", "a", "c", "b", "b", "c", "a"]
+    for at, consumer in enumerate(order):
+        beat(engine, consumer, at / 100, Beat(demand=None if at % 3 else 1.0))
+        with engine.connect() as connection:
+            held = sum(connection.scalars(select(api_consumers.c.share)))
+            [key] = ledger.usage(connection, now=T0 + timedelta(seconds=at / 100))
+        waiting = ledger.MIN_SHARE * key.consumers  # those without room yet hold next to nothing
+        assert held <= key.budget + waiting + 1e-9, (at, held, key.budget)
+    assert beat(engine, "a", 0.2).share + beat(engine, "b", 0.2).share > 4  # it converges
 
 
 def test_a_consumer_that_stops_heartbeating_drops_out_after_its_expiry(engine: Engine) -> None:
@@ -71,6 +89,8 @@ def test_a_consumer_that_leaves_frees_its_share_at_once(engine: Engine) -> None:
 
 def test_a_light_consumer_leaves_the_rest_to_a_busy_one(engine: Engine) -> None:
     beat(engine, "light", 0, Beat(demand=1.5, used=1.0))
+    beat(engine, "busy", 0)
+    assert beat(engine, "light", 0, Beat(demand=1.5, used=1.0)).share == 1.0
     assert beat(engine, "busy", 0).share == 7.0  # 6.5, and the spare whole request
 
 

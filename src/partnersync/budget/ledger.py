@@ -5,6 +5,7 @@ this process's share of it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -135,7 +136,7 @@ def heartbeat(
         budget, raised_at = rule.rise(budget, raised_at, now, throttled_at), now
     demands = {row.consumer: row.demand for row in others}
     demands[consumer] = beat.demand
-    share = allot(budget, demands)[consumer]
+    share = _within_room(allot(budget, demands)[consumer], budget, others)
     connection.execute(
         update(api_budgets)
         .where(api_budgets.c.key_id == key_id)
@@ -184,6 +185,24 @@ def heartbeat(
     )
     paused_for = (paused_until - now).total_seconds() if paused_until else 0.0
     return Verdict(share, budget, len(others) + 1, max(0.0, paused_for))
+
+
+MIN_SHARE = 0.01
+"""The share of a consumer that finds no room (others still hold what it is due): in effect
+a pause until its next heartbeat, as a bucket needs a rate above zero."""
+
+
+def _within_room(fair: float, budget: float, others: list[Row[Any]]) -> float:
+    """A rise only into what the other consumers do not hold now.
+
+    Their shares change at their own heartbeats, which come at other moments. A consumer
+    whose fair share grew because another's shrank waits until that one has taken the
+    smaller share, so the key is never over budget in between.
+    """
+    room = budget - sum(row.share for row in others)
+    if fair == int(fair):
+        room = math.floor(room + 1e-9)  # whole shares stay whole
+    return max(MIN_SHARE, min(fair, room))
 
 
 def leave(connection: Connection, key_id: str, consumer: str) -> None:
