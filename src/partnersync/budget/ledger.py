@@ -202,7 +202,7 @@ def _within_room(fair: float, budget: float, others: list[Row[Any]]) -> float:
     room = budget - sum(row.share for row in others)
     if fair == int(fair):
         room = math.floor(room + 1e-9)  # whole shares stay whole
-    return max(MIN_SHARE, min(fair, room))
+    return float(max(MIN_SHARE, min(fair, room)))
 
 
 def leave(connection: Connection, key_id: str, consumer: str) -> None:
