@@ -300,3 +300,9 @@ def test_unstorable_names_what_a_strict_database_would_refuse() -> None:
     assert unstorable(lms_courses, {"id": "c", "npcu_value": -(2**31) - 1}) is not None
     flagged = {"is_active": True, "impartner_id": 1, "account_name": "x" * 256}
     assert unstorable(partners, flagged) is not None  # a flag before it ends no check
+
+
+def test_a_refused_sweep_names_its_table() -> None:
+    with pytest.raises(SweepRefused, match="active lms_groups rows"):
+        check_sweep("lms_groups", 3, 4, 0.2)
+    check_sweep("lms_groups", 3, 4, None)  # the guard lifted

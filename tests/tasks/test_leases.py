@@ -237,3 +237,11 @@ def test_a_lease_another_replica_took_over_after_the_read_is_not_reaped_again(
         assert leases.reap_expired(connection, late) == []
     row = task_row(mariadb)
     assert (row.status, row.lease_owner, row.lease_token) == ("running", "replica 2", before + 2)
+
+
+def test_a_lease_is_taken_over_at_the_very_instant_it_expires(engine: Engine) -> None:
+    with engine.begin() as connection:
+        first = leases.acquire(connection, "sync_users", "dead", NOW, TTL)
+    with engine.begin() as connection:
+        second = leases.acquire(connection, "sync_users", "next", NOW + TTL, TTL)
+    assert (second.owner, second.token) == ("next", first.token + 1)

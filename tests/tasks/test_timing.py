@@ -54,3 +54,14 @@ def test_an_interval_change_moves_the_next_run_only_after_a_success() -> None:
     assert next_after_interval_change("failed", T0, hour) is None  # its retry time stands
     assert next_after_interval_change("success", None, hour) is None
     assert next_after_interval_change(None, None, hour) is None
+
+
+def test_a_run_finishing_exactly_at_its_next_slot_runs_again_one_interval_later() -> None:
+    interval = timedelta(hours=1)
+    assert next_after_success(T0, interval, T0 + interval) == T0 + 2 * interval
+
+
+def test_a_run_finishing_before_its_slot_by_another_clock_keeps_the_next_slot() -> None:
+    """A replica's clock a minute behind the one that scheduled the run."""
+    interval = timedelta(hours=1)
+    assert next_after_success(T0, interval, T0 - timedelta(minutes=1)) == T0 + interval
