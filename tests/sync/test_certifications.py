@@ -283,13 +283,12 @@ def test_each_user_holds_one_certification_per_course_with_its_latest_expiry(
 def test_each_enrollment_that_does_not_count_names_its_first_reason(engine: Engine) -> None:
     seed(engine)
     with engine.connect() as connection:
-        reasons = dict(
-            connection.execute(
-                select(lms_enrollments.c.id, not_counted_reason(NOW)).join(
-                    lms_courses, lms_courses.c.id == lms_enrollments.c.course_id
-                )
-            ).all()
-        )
+        rows = connection.execute(
+            select(lms_enrollments.c.id, not_counted_reason(NOW)).join(
+                lms_courses, lms_courses.c.id == lms_enrollments.c.course_id
+            )
+        ).tuples()
+        reasons: dict[str, str | None] = {enrollment: reason for enrollment, reason in rows}
     assert reasons["e1"] is None
     assert reasons["e7"] == "not completed"
     assert reasons["e4"] == "enrollment removed in Northpass"

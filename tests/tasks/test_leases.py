@@ -205,7 +205,10 @@ def mariadb(mariadb_engine: Engine) -> Engine:
 def test_a_lease_renewed_after_the_reaper_read_it_is_not_reaped(mariadb: Engine) -> None:
     with mariadb.begin() as connection:
         lease = leases.acquire(connection, "sync_users", "slow but alive", NOW, TTL)
-    renewal = lambda other: leases.renew(other, lease, NOW + TTL - timedelta(seconds=1), TTL)  # noqa: E731
+
+    def renewal(other: Connection) -> None:
+        leases.renew(other, lease, NOW + TTL - timedelta(seconds=1), TTL)
+
     with meanwhile(mariadb, renewal), mariadb.begin() as connection:
         assert leases.reap_expired(connection, NOW + TTL + timedelta(seconds=1)) == []
     row = task_row(mariadb)
