@@ -261,6 +261,18 @@ class Settings(BaseSettings):
         ge=1024,
         le=64 * 1024 * 1024,
     )
+    northpass_webhook_secret: SecretStr | None = _env(
+        "NORTHPASS_WEBHOOK_SECRET",
+        None,
+        "the school's webhook secret (Northpass Webhooks app); unset: no receiver, polling only",
+    )
+    webhook_debounce_seconds: float = _env(
+        "PARTNERSYNC_WEBHOOK_DEBOUNCE_SECONDS",
+        2.0,
+        "after a webhook arrives, wait this long for more before one batch re-reads and pushes",
+        ge=0,
+        le=600,
+    )
     alert_webhook_url: SecretStr | None = _env(
         "PARTNERSYNC_ALERT_WEBHOOK_URL",
         None,
@@ -354,6 +366,7 @@ class Settings(BaseSettings):
                 self.northpass_api_key,
                 self.impartner_api_key,
                 self.alert_webhook_url,
+                self.northpass_webhook_secret,
             )
             if secret is not None
         ]

@@ -267,6 +267,15 @@ class NorthpassClient(ApiClient):
         """Transcripts for many people, `concurrency` at a time, in completion order."""
         return fan_out(person_ids, self.transcript, self.settings.concurrency)
 
+    async def person(self, person_id: str) -> Page[NorthpassPerson] | None:
+        """`GET /v2/people/{id}` as a page of one (or of one skipped record); None when
+        Northpass no longer has the person."""
+        request = ApiRequest("GET", f"/v2/people/{_seg(person_id)}")
+        body = await self._session.json(request, absent=(404,))
+        if body is ABSENT:
+            return None
+        return parse_page([body.get("data") if isinstance(body, dict) else None], NorthpassPerson)
+
     async def exists(self, collection: str, record_id: str) -> bool:
         """Whether `GET /v2/{collection}/{id}` still finds the record; 404 means it is gone."""
         request = ApiRequest("GET", f"/v2/{collection}/{_seg(record_id)}")

@@ -155,12 +155,25 @@ class RunMetrics:
             "Requests refused for a missing or wrong bearer token",
             registry=self.registry,
         )
+        self.webhooks_received = Counter(
+            "partnersync_webhooks_received",
+            "Signed webhook deliveries, stored or recognised as duplicates",
+            ["result"],
+            registry=self.registry,
+        )
+        self.webhooks_refused = Counter(
+            "partnersync_webhooks_refused",
+            "Webhook deliveries refused for a missing or wrong signature",
+            registry=self.registry,
+        )
         self.registry.register(_DatabaseCollector(engine))
         for task in TASKS:  # every series exists from the start, at zero
             for status in ("success", "failed"):
                 self.runs.labels(task.name, status)
             for kind in RECORD_KINDS:
                 self.records.labels(task.name, kind)
+        for result in ("stored", "duplicate"):
+            self.webhooks_received.labels(result)
         for api in APIS:
             self.api_requests.labels(api)
             self.api_rate_limited.labels(api)
