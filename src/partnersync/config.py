@@ -273,6 +273,13 @@ class Settings(BaseSettings):
         ge=0,
         le=600,
     )
+    webhook_replay_minutes: int = _env(
+        "PARTNERSYNC_WEBHOOK_REPLAY_MINUTES",
+        15,
+        "how often serve reads Northpass's sent-webhook log for events the receiver missed",
+        ge=1,
+        le=1440,
+    )
     alert_webhook_url: SecretStr | None = _env(
         "PARTNERSYNC_ALERT_WEBHOOK_URL",
         None,

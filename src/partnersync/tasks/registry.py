@@ -113,7 +113,17 @@ WEBHOOK_EVENTS = TaskSpec(
 )
 """Run by the webhook worker of `partnersync serve` when events arrive, never scheduled."""
 
-ON_DEMAND = {spec.name: spec for spec in (PARTNER_REFRESH, WEBHOOK_EVENTS)}
+WEBHOOK_REPLAY = TaskSpec(
+    "webhook_replay",
+    15,
+    "the Northpass sent-webhook log → events the receiver missed, into the inbox",
+    needs=NORTHPASS,
+    scheduled=False,
+)
+"""Run by the webhook worker every PARTNERSYNC_WEBHOOK_REPLAY_MINUTES; it writes only the
+inbox, so it excludes no task."""
+
+ON_DEMAND = {spec.name: spec for spec in (PARTNER_REFRESH, WEBHOOK_EVENTS, WEBHOOK_REPLAY)}
 """Tasks outside the contract's ten, whose registry rows are made at their first run."""
 
 TASKS_BY_NAME = {task.name: task for task in TASKS}

@@ -1,14 +1,17 @@
-"""The webhook worker of `partnersync serve`: runs `webhook_events` soon after events arrive.
+"""The webhook worker of `partnersync serve`: runs `webhook_events` soon after events arrive,
+and `webhook_replay` every `PARTNERSYNC_WEBHOOK_REPLAY_MINUTES` (and at start, so a restart
+catches up at once).
 
 The receiver wakes it; it waits `PARTNERSYNC_WEBHOOK_DEBOUNCE_SECONDS` for more events, so a
 burst of completions makes one run (and one push per partner), then runs the task through the
-runner. It also looks every `poll_seconds` on its own, for events a restart left pending or a
-run refused because `sync_enrollments` or `sync_to_impartner` held the data.
+runner. It also looks every `poll_seconds` on its own, for events a replay brought or a run
+refused because `sync_enrollments` or `sync_to_impartner` held the data.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import structlog
@@ -17,9 +20,10 @@ from sqlalchemy import Engine, select
 from partnersync.config import Settings
 from partnersync.db.schema import webhook_events
 from partnersync.tasks.outcome import RunOutcome
-from partnersync.tasks.registry import WEBHOOK_EVENTS
-from partnersync.tasks.runner import AlreadyRunning, run_task
+from partnersync.tasks.registry import WEBHOOK_EVENTS, WEBHOOK_REPLAY
+from partnersync.tasks.runner import AlreadyRunning, TaskFunction, run_task
 from partnersync.tasks.webhook_events import process_webhook_events
+from partnersync.tasks.webhook_replay import replay_webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -64,32 +68,45 @@ class WebhookWorker:
             self._thread.join(timeout=self.settings.shutdown_grace_seconds + 5)
 
     def _loop(self) -> None:
+        replay_due = time.monotonic()
         while not self._stop.is_set():
-            self._woken.wait(timeout=self.poll_seconds)
-            if self._stop.wait(self.settings.webhook_debounce_seconds):
+            wait = min(self.poll_seconds, replay_due - time.monotonic())
+            if self._woken.wait(timeout=max(wait, 0)):
+                self._stop.wait(self.settings.webhook_debounce_seconds)
+            if self._stop.is_set():
                 return
             self._woken.clear()
             try:
+                if time.monotonic() >= replay_due:
+                    replay_due = time.monotonic() + self.settings.webhook_replay_minutes * 60
+                    self.replay()
                 self.run_pending()
             except Exception:  # the worker outlives any one batch; the runner recorded it
-                log.exception("webhook batch ended without an outcome")
+                log.exception("webhook run ended without an outcome")
+
+    def replay(self) -> RunOutcome | None:
+        """One `webhook_replay` run; None when another process is replaying."""
+        return self._run(WEBHOOK_REPLAY.name, replay_webhooks)
 
     def run_pending(self) -> RunOutcome | None:
         """One `webhook_events` run if events wait; None when none do or the data is busy."""
         if not has_pending(self.engine):
             return None
+        return self._run(WEBHOOK_EVENTS.name, process_webhook_events)
+
+    def _run(self, task: str, function: TaskFunction) -> RunOutcome | None:
         try:
             outcome = run_task(
                 self.engine,
                 self.settings,
-                WEBHOOK_EVENTS.name,
-                process_webhook_events,
+                task,
+                function,
                 trigger="api",
                 owner=self.owner,
                 cancel=self._stop,
             )
         except AlreadyRunning as exc:  # the events wait; the next look takes them
-            log.info("webhook events wait for a running task", reason=str(exc))
+            log.info("webhook run waits for a running task", task=task, reason=str(exc))
             return None
         if self.on_outcome is not None:
             self.on_outcome(outcome)
