@@ -280,6 +280,13 @@ class Settings(BaseSettings):
         ge=1,
         le=1440,
     )
+    webhook_silence_minutes: int = _env(
+        "PARTNERSYNC_WEBHOOK_SILENCE_MINUTES",
+        180,
+        "no webhook delivery for this long while learners were active: the replay run fails",
+        ge=5,
+        le=10080,
+    )
     alert_webhook_url: SecretStr | None = _env(
         "PARTNERSYNC_ALERT_WEBHOOK_URL",
         None,

@@ -5,6 +5,8 @@ The log is read from its newest record back to the newest event the inbox holds,
 watermark overlap, so a restart loses nothing the log still keeps (3 months). Its order is
 undocumented: the read stops early only while the pages come newest first, and otherwise
 reads the whole log. Events older than the first look-back are the polling syncs' to find.
+After the read, the watchdog (tasks/webhook_watchdog.py) judges the deliveries; when they
+have stopped the run fails with its finding, after storing what it read.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from partnersync.sync.context import SyncContext
 from partnersync.sync.inbox import BadEvent, ingest, parse_event
 from partnersync.sync.report import StreamReport
 from partnersync.tasks.webhook_events import LEARNING_EVENTS, PERSON_EVENTS
+from partnersync.tasks.webhook_watchdog import DeliveriesStopped, delivery_facts, problem
 
 STREAM = "northpass.sent_webhooks"
 FIRST_LOOK = timedelta(days=1)
@@ -73,3 +76,8 @@ async def replay_webhooks(context: SyncContext) -> None:
         if newest_first and previous < since:
             break
     report.notes.append(f"read back to {since:%Y-%m-%d %H:%M:%S}Z; {report.created} new event(s)")
+    silence = timedelta(minutes=context.settings.webhook_silence_minutes)
+    with context.engine.connect() as connection:
+        stopped = problem(delivery_facts(connection), context.started_at, silence)
+    if stopped is not None:
+        raise DeliveriesStopped(stopped)

@@ -21,6 +21,7 @@ from partnersync.budget import ledger
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.tasks.outcome import RunOutcome
 from partnersync.tasks.registry import TASKS
+from partnersync.tasks.webhook_watchdog import delivery_facts
 
 RECORD_KINDS = ("processed", "created", "updated", "deleted", "failed")
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
@@ -64,6 +65,10 @@ class _DatabaseCollector(Collector):
             "Requests per second sent with an API key by all its consumers, last heartbeat",
             labels=["api", "key"],
         )
+        last_delivery = GaugeMetricFamily(
+            "partnersync_webhook_last_delivery_timestamp_seconds",
+            "When the receiver last stored a Northpass webhook delivery (Unix time)",
+        )
         refused = CounterMetricFamily(
             "partnersync_api_key_rate_limited",
             "429 answers to any process using an API key (the shared budget's count)",
@@ -84,6 +89,7 @@ class _DatabaseCollector(Collector):
                         scheduled_tasks.c.consecutive_failures,
                     )
                 ).all()
+                delivered = delivery_facts(connection).last_delivery
         except SQLAlchemyError as exc:
             log.warning("metrics: database unavailable", error=str(exc))
             return
@@ -99,7 +105,10 @@ class _DatabaseCollector(Collector):
             consumers.add_metric(labels, float(key.consumers))
             rate.add_metric(labels, key.requests_per_second)
             refused.add_metric(labels, float(key.rate_limited))
+        if delivered is not None:
+            last_delivery.add_metric([], delivered.timestamp())
         yield last_success
+        yield last_delivery
         yield running
         yield failures
         yield budget
