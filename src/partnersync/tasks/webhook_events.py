@@ -155,7 +155,8 @@ async def _transcripts(context: SyncContext, work: Plan) -> set[int]:
 
 
 async def _push(context: SyncContext, partners: set[int]) -> None:
-    """Each affected partner recounted and pushed if it changed; nothing from partial data."""
+    """The affected partners recounted and pushed if changed, in one PATCH batch; nothing
+    from partial data."""
     report = context.report.stream(PUSH_STREAM)
     if not partners:
         return
@@ -164,9 +165,7 @@ async def _push(context: SyncContext, partners: set[int]) -> None:
     if gap:
         report.notes.append(f"no push from partial data: {gap}; sync_to_impartner will push")
         return
-    for partner_id in sorted(partners):
-        context.checkpoint()
-        await push_counts(context, report, partner_id)
+    await push_counts(context, report, partners)
 
 
 def mark_processed(connection: Connection, outcomes: dict[int, str], context: SyncContext) -> None:

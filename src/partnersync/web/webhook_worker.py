@@ -2,10 +2,11 @@
 and `webhook_replay` every `PARTNERSYNC_WEBHOOK_REPLAY_MINUTES` (and at start, so a restart
 catches up at once).
 
-The receiver wakes it; it waits `PARTNERSYNC_WEBHOOK_DEBOUNCE_SECONDS` for more events, so a
-burst of completions makes one run (and one push per partner), then runs the task through the
-runner. It also looks every `poll_seconds` on its own, for events a replay brought or a run
-refused because `sync_enrollments` or `sync_to_impartner` held the data.
+The receiver wakes it; it waits until `PARTNERSYNC_WEBHOOK_DEBOUNCE_SECONDS` have passed since
+the first event not yet taken, so a burst of completions makes one run (and one push for its
+partners), then runs the task through the runner. It also looks every `poll_seconds` on its
+own, for events a replay brought or a run refused because `sync_enrollments` or
+`sync_to_impartner` held the data.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class WebhookWorker:
         self.poll_seconds = poll_seconds
         self.on_outcome = on_outcome
         self._woken = threading.Event()
+        self._lock = threading.Lock()
+        self._first_event: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="webhook-worker", daemon=True)
 
@@ -59,7 +62,18 @@ class WebhookWorker:
         self._thread.start()
 
     def wake(self) -> None:
+        with self._lock:
+            if self._first_event is None:
+                self._first_event = time.monotonic()
         self._woken.set()
+
+    def _debounce(self) -> None:
+        """Wait until the debounce has passed since the first event not yet taken: events
+        that came during the previous run have waited already."""
+        with self._lock:
+            first, self._first_event = self._first_event, None
+        if first is not None:
+            self._stop.wait(first + self.settings.webhook_debounce_seconds - time.monotonic())
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -72,10 +86,10 @@ class WebhookWorker:
         while not self._stop.is_set():
             wait = min(self.poll_seconds, replay_due - time.monotonic())
             if self._woken.wait(timeout=max(wait, 0)):
-                self._stop.wait(self.settings.webhook_debounce_seconds)
+                self._woken.clear()
+                self._debounce()
             if self._stop.is_set():
                 return
-            self._woken.clear()
             try:
                 if time.monotonic() >= replay_due:
                     replay_due = time.monotonic() + self.settings.webhook_replay_minutes * 60
