@@ -41,8 +41,10 @@ class Event:
 
     @property
     def natural_key(self) -> str:
-        created = self.created_at.isoformat() if self.created_at else ""
-        parts = (self.event_type, self.person_id or "", self.course_id or "", created)
+        """Type, person, course and time; without a time only the id tells events apart (a
+        retaken course must not look like its first completion)."""
+        when = self.created_at.isoformat() if self.created_at else f"id:{self.event_id}"
+        parts = (self.event_type, self.person_id or "", self.course_id or "", when)
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 

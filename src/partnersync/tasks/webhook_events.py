@@ -47,13 +47,14 @@ BATCH = 1000
 class Plan:
     """What the pending events ask for, and each event's outcome once known."""
 
-    people: set[str] = field(default_factory=set)
-    learners: set[str] = field(default_factory=set)
+    people: dict[str, list[int]] = field(default_factory=dict)
+    """Person id → the person events naming them."""
+    learners: dict[str, list[int]] = field(default_factory=dict)
+    """Person id → the completion and quiz events naming them."""
     outcomes: dict[int, str] = field(default_factory=dict)
-    by_person: dict[str, list[int]] = field(default_factory=dict)
 
-    def settle(self, person_id: str, outcome: str) -> None:
-        for event in self.by_person.get(person_id, ()):
+    def settle(self, events: list[int], outcome: str) -> None:
+        for event in events:
             self.outcomes[event] = outcome
 
 
@@ -66,8 +67,8 @@ def plan(rows: Iterable[tuple[int, str, str | None]]) -> Plan:
         elif person_id is None:
             result.outcomes[event_id] = "skipped: names no person"
         else:
-            (result.people if event_type in PERSON_EVENTS else result.learners).add(person_id)
-            result.by_person.setdefault(person_id, []).append(event_id)
+            kind = result.people if event_type in PERSON_EVENTS else result.learners
+            kind.setdefault(person_id, []).append(event_id)
             result.outcomes[event_id] = "re-read"
     return result
 
@@ -106,11 +107,11 @@ async def _people(context: SyncContext, work: Plan) -> None:
         context.checkpoint()
         page = await context.northpass.person(person_id)
         if page is None:
-            work.settle(person_id, "skipped: Northpass has no such person")
+            work.settle(work.people[person_id], "skipped: Northpass has no such person")
             continue
-        report.skipped(page.skipped)
         if page.skipped:
-            work.settle(person_id, f"skipped: unreadable person ({page.skipped[0].reason})")
+            reason = f"skipped: unreadable person ({page.skipped[0].reason})"
+            work.settle(work.people[person_id], reason)
         rows.extend(person_row(person) for person in page.records)
     if rows:
         with context.write() as connection:
@@ -130,8 +131,8 @@ async def _transcripts(context: SyncContext, work: Plan) -> set[int]:
             partner_of.setdefault(user_id, set()).add(partner_id)
         people = sorted(partner_of)
         stored = stored_enrollment_ids(connection, people)
-    for person_id in work.learners - set(partner_of):
-        work.settle(person_id, "ignored: not a partner user")
+    for person_id in set(work.learners) - set(partner_of):
+        work.settle(work.learners[person_id], "ignored: not a partner user")
     if not people:
         return set()
     client = context.northpass
