@@ -5,13 +5,15 @@ secret."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select, update
 
-from partnersync.db.schema import webhook_events
+from partnersync.db.schema import lms_users, webhook_events
+from partnersync.db.types import utcnow
 from partnersync.sandbox.webhooks import sign
 from partnersync.sync.inbox import SIGNATURE_HEADER
 from partnersync.web.app import create_app
@@ -123,3 +125,17 @@ def test_without_a_secret_the_route_says_webhooks_are_off(engine: Engine) -> Non
     assert answer.status_code == 404
     assert "NORTHPASS_WEBHOOK_SECRET" in answer.json()["detail"]
     assert client.get("/api/tasks", headers=AUTH).status_code == 200  # the rest as before
+
+
+def test_the_status_says_when_deliveries_stopped(client: TestClient, engine: Engine) -> None:
+    assert client.get("/api/webhooks/status").status_code == 401  # this one needs the token
+    fresh = client.get("/api/webhooks/status", headers=AUTH).json()
+    assert fresh == {"configured": True, "last_delivery_at": None, "pending": 0, "problem": None}
+    deliver(client, event())
+    last = utcnow() - timedelta(hours=5)
+    with engine.begin() as c:
+        c.execute(update(webhook_events).values(received_at=last))
+        c.execute(insert(lms_users).values(id="p-1", last_active_at=utcnow()))
+    status = client.get("/api/webhooks/status", headers=AUTH).json()
+    assert status["pending"] == 1 and status["last_delivery_at"] is not None
+    assert "while learners were active" in status["problem"]

@@ -104,6 +104,7 @@ def create_app(
     app.include_router(suggestions.router(services, guard))
     app.include_router(system.metrics_router(services, guard))
     app.include_router(webhook_routes.router(services))
+    app.include_router(webhook_routes.status_router(services, guard))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(
         Gate,

@@ -1,15 +1,20 @@
-"""`POST /api/webhooks/northpass`: the receiver. No bearer token (Northpass cannot send one);
-the `X-Northpass-Hmac-SHA256` signature over the raw body is the authentication. The event is
-stored in the inbox and the answer given at once; re-reads happen in the webhook worker."""
+"""Webhooks over HTTP. `POST /api/webhooks/northpass`, the receiver: no bearer token (Northpass
+cannot send one); the `X-Northpass-Hmac-SHA256` signature over the raw body is the
+authentication. The event is stored in the inbox and the answer given at once; re-reads happen
+in the webhook worker. `GET /api/webhooks/status` (bearer token): what the dashboard shows."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
+from sqlalchemy import func, select
 
+from partnersync.db.schema import webhook_events
 from partnersync.db.types import utcnow
 from partnersync.sync.inbox import (
     SIGNATURE_HEADER,
@@ -19,7 +24,9 @@ from partnersync.sync.inbox import (
     parse_event,
     signature_ok,
 )
-from partnersync.web.routes import known_query_only, problems
+from partnersync.tasks.webhook_watchdog import delivery_facts, problem
+from partnersync.web.models import WebhookStatus
+from partnersync.web.routes import COMMON, known_query_only, problems
 from partnersync.web.services import Services
 
 
@@ -67,5 +74,34 @@ def router(services: Services) -> APIRouter:
         if stored and services.webhooks is not None:
             services.webhooks.wake()
         return Received(stored=stored)
+
+    return api
+
+
+def status_router(services: Services, guard: Any) -> APIRouter:
+    api = APIRouter(
+        tags=["webhooks"],
+        dependencies=[Depends(guard), Depends(known_query_only)],
+        responses=COMMON,
+    )
+
+    @api.get(
+        "/api/webhooks/status", summary="Webhook deliveries: the last, the pending, the watchdog"
+    )
+    def webhook_status() -> WebhookStatus:
+        silence = timedelta(minutes=services.settings.webhook_silence_minutes)
+        with services.engine.connect() as connection:
+            facts = delivery_facts(connection)
+            pending = connection.scalar(
+                select(func.count())
+                .select_from(webhook_events)
+                .where(webhook_events.c.processed_at.is_(None))
+            )
+        return WebhookStatus(
+            configured=services.settings.northpass_webhook_secret is not None,
+            last_delivery_at=facts.last_delivery,
+            pending=int(pending or 0),
+            problem=problem(facts, utcnow(), silence),
+        )
 
     return api
