@@ -262,3 +262,45 @@ def test_processing_waits_while_enrollments_or_the_push_run(
     outcome = worker.run_pending()
     assert outcome is not None and outcome.status == "success", outcome and outcome.error
     assert worker.run_pending() is None  # nothing pending any more
+
+
+def pending_people(engine: Engine) -> set[str]:
+    with engine.connect() as c:
+        rows = c.scalars(
+            select(webhook_events.c.person_id).where(webhook_events.c.processed_at.is_(None))
+        )
+        return {person for person in rows if person is not None}
+
+
+def test_a_failing_re_read_leaves_its_events_pending_and_the_others_go_on(
+    engine: Engine, sandbox: RunningSandbox, pulled: tuple[TestClient, WebhookWorker]
+) -> None:
+    client, worker = pulled
+    partner_users = sorted({user for _, user in partner_user_pairs_of(engine)})
+    first, second = partner_users[0], partner_users[1]
+    course = sorted(sandbox.dataset.courses)[0]
+    for n, person in enumerate((first, second)):
+        sandbox.dataset.add_completion(person, course)
+        payload = completion_event(sandbox, person, course, f"e{n}", "2026-12-01T10:00:00Z")
+        assert deliver(client, sandbox, payload)
+
+    sandbox.set_knobs(fault_5xx_share=1.0, fault_path_prefix="/v2/transcripts/")
+    failed = worker.run_pending()
+    assert failed is not None and failed.status == "failed"  # Northpass down: loudly
+    assert pending_people(engine) == {first, second}
+
+    sandbox.set_knobs(fault_5xx_share=1.0, fault_path_prefix=f"/v2/transcripts/{first}")
+    partial = worker.run_pending()
+    assert partial is not None and partial.status == "success", partial and partial.error
+    assert pending_people(engine) == {first}  # its neighbour went on
+    assert partial.report.streams["northpass.transcripts"].failed == 1
+
+    sandbox.set_knobs(fault_5xx_share=0.0)
+    done = worker.run_pending()
+    assert done is not None and done.status == "success", done and done.error
+    assert pending_people(engine) == set()
+
+
+def partner_user_pairs_of(engine: Engine) -> list[tuple[int, str]]:
+    with engine.connect() as c:
+        return [(partner, user) for partner, user in c.execute(partner_user_pairs())]

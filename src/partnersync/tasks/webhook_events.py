@@ -5,7 +5,9 @@ and upserts them; a completion or quiz event re-reads that person's transcript (
 `sync_enrollments`), recounts their partners and pushes those whose counts changed. One run
 takes every pending event, so many completions for one partner within the worker's debounce
 window make one push, and a duplicate or a late event re-reads what is already current and
-changes nothing. Like `partner_refresh`, its lease excludes the runs whose data it shares.
+changes nothing. A re-read that fails leaves that person's events pending for the next run
+while the others go on; when every re-read fails the run fails. Like `partner_refresh`, its
+lease excludes the runs whose data it shares.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from partnersync.clients import fan_out
+from partnersync.clients import ClientError, TranscriptResult, fan_out
 from partnersync.db.bulk import upsert
 from partnersync.db.schema import lms_users, webhook_events
 from partnersync.sync.context import SyncContext
@@ -56,6 +58,23 @@ class Plan:
     def settle(self, events: list[int], outcome: str) -> None:
         for event in events:
             self.outcomes[event] = outcome
+
+    def retry(self, events: list[int]) -> None:
+        """These events stay pending: their re-read failed, the next run tries again."""
+        for event in events:
+            self.outcomes.pop(event, None)
+
+
+class AllReadsFailed(RuntimeError):
+    """Every re-read of a batch failed: Northpass is down, not one person's record."""
+
+
+def check_reads(failures: dict[str, ClientError], attempted: int) -> None:
+    """One person's failing read leaves their events pending and the others go on; when all
+    failed, the run fails loudly instead."""
+    if failures and len(failures) == attempted:
+        first = next(iter(failures.values()))
+        raise AllReadsFailed(f"all {attempted} re-read(s) failed; first: {first}") from first
 
 
 def plan(rows: Iterable[tuple[int, str, str | None]]) -> Plan:
@@ -103,9 +122,16 @@ async def process_webhook_events(context: SyncContext) -> None:
 async def _people(context: SyncContext, work: Plan) -> None:
     report = context.report.stream(PEOPLE)
     rows: list[dict[str, Any]] = []
+    failures: dict[str, ClientError] = {}
     for person_id in sorted(work.people):
         context.checkpoint()
-        page = await context.northpass.person(person_id)
+        try:
+            page = await context.northpass.person(person_id)
+        except ClientError as exc:
+            failures[person_id] = exc
+            report.fail(person_id, f"re-read failed, stays pending: {exc}")
+            work.retry(work.people[person_id])
+            continue
         if page is None:
             work.settle(work.people[person_id], "skipped: Northpass has no such person")
             continue
@@ -113,6 +139,7 @@ async def _people(context: SyncContext, work: Plan) -> None:
             reason = f"skipped: unreadable person ({page.skipped[0].reason})"
             work.settle(work.people[person_id], reason)
         rows.extend(person_row(person) for person in page.records)
+    check_reads(failures, len(work.people))
     if rows:
         with context.write() as connection:
             report.wrote(upsert(connection, lms_users, rows))
@@ -136,23 +163,30 @@ async def _transcripts(context: SyncContext, work: Plan) -> set[int]:
     if not people:
         return set()
     client = context.northpass
-    read = [
-        transcript
-        async for transcript in fan_out(
-            people,
-            lambda person: read_transcript_confirmed(client, person, stored.get(person, set())),
-            context.settings.northpass_concurrency,
-        )
-    ]
-    context.checkpoint()
     report = context.report.stream(TRANSCRIPTS)
+    failures: dict[str, ClientError] = {}
+
+    async def reread(person: str) -> TranscriptResult | None:
+        try:
+            return await read_transcript_confirmed(client, person, stored.get(person, set()))
+        except ClientError as exc:
+            failures[person] = exc
+            return None
+
+    concurrency = context.settings.northpass_concurrency
+    read = [t async for t in fan_out(people, reread, concurrency) if t is not None]
+    context.checkpoint()
+    check_reads(failures, len(people))
+    for person, exc in failures.items():
+        report.fail(person, f"re-read failed, stays pending: {exc}")
+        work.retry(work.learners[person])
     synced_at = sync_stamp(context.started_at)
     removals: dict[str, list[tuple[object, ...]]] = {}
     with context.write() as connection:
         store_transcripts(connection, read, report, synced_at, removals)
         if removals:
             report.deleted += remove_gone(connection, removals, synced_at, context.max_delete_share)
-    return {partner for person in people for partner in partner_of[person]}
+    return {partner for t in read for partner in partner_of[t.person_id]}
 
 
 async def _push(context: SyncContext, partners: set[int]) -> None:
