@@ -10,7 +10,8 @@ the receiver for completions. Then:
    Impartner count that includes it; Northpass requests per event.
 2. 50 more with 10 % of the deliveries dropped (only the sent log has them): how long after
    the last completion until every row is stored, against the replay interval.
-3. The two ways an incremental `sync_enrollments` can find changed people without webhooks:
+3. The receiver's answer time: 100 signed events of a type partnersync ignores, one by one.
+4. The two ways an incremental `sync_enrollments` can find changed people without webhooks:
    the people listing since a watermark, or every course's enrollment listing.
 
     .venv/bin/python bench/webhooks.py [--mariadb URL] [--replay-minutes 1]
@@ -19,6 +20,7 @@ the receiver for completions. Then:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -38,6 +40,8 @@ from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate
 from partnersync.db.schema import lms_courses, lms_enrollments, partners
 from partnersync.sandbox.server import RunningSandbox, bind, running_sandbox
+from partnersync.sandbox.webhooks import sign
+from partnersync.sync.inbox import SIGNATURE_HEADER
 from partnersync.sync.partner_users import partner_user_pairs
 from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.registry import PULL_ORDER, TASKS
@@ -198,6 +202,19 @@ def wait_until(condition: Any, seconds: float) -> float | None:
     return time.monotonic() - started
 
 
+def answer_times(url: str, secret: str, count: int) -> list[float]:
+    """Milliseconds the receiver takes to answer each of `count` new signed events."""
+    times = []
+    with httpx.Client(timeout=10) as client:
+        for n in range(count):
+            body = json.dumps({"data": {"id": f"probe-{n}", "type": "bench_probe_events"}}).encode()
+            headers = {SIGNATURE_HEADER: sign(secret, body)}
+            sent = time.perf_counter()
+            client.post(url, content=body, headers=headers).raise_for_status()
+            times.append((time.perf_counter() - sent) * 1000)
+    return times
+
+
 def scan_requests(sb: RunningSandbox) -> int:
     """Requests to read every course's enrollment listing, 100 a page."""
     headers = {"X-Api-Key": sb.northpass_key}
@@ -280,6 +297,12 @@ def main() -> None:
                 f"(replay interval {args.replay_minutes * 60} s)"
             )
             print("   " + summary("to lms_enrollments", watch.delays(watch.in_db, second), 50))
+            answers = answer_times(url, sb.knobs.webhook_secret, 100)
+            cuts = statistics.quantiles(answers, n=100, method="inclusive")
+            print(
+                f"3. receiver answers (100 new events): p50 {cuts[49]:.1f} ms, "
+                f"p95 {cuts[94]:.1f} ms, max {max(answers):.1f} ms"
+            )
         finally:
             watch.stop.set()
             server.should_exit = True
@@ -295,7 +318,7 @@ def main() -> None:
         alone = northpass_requests(sb)
         sb.reset_counters()
         scan = scan_requests(sb)
-        print("3. finding 20 changed people without webhooks (incremental sync_enrollments):")
+        print("4. finding 20 changed people without webhooks (incremental sync_enrollments):")
         print(
             f"   people listing since the watermark: {alone.get('GET /v2/people', 0)} request(s), "
             f"then {alone.get('GET /v2/transcripts/{id}', 0)} transcript(s) ({outcome.status})"
