@@ -288,6 +288,32 @@ class Settings(BaseSettings):
         ge=1024,
         le=64 * 1024 * 1024,
     )
+    northpass_webhook_secret: SecretStr | None = _env(
+        "NORTHPASS_WEBHOOK_SECRET",
+        None,
+        "the school's webhook secret (Northpass Webhooks app); unset: no receiver, polling only",
+    )
+    webhook_debounce_seconds: float = _env(
+        "PARTNERSYNC_WEBHOOK_DEBOUNCE_SECONDS",
+        2.0,
+        "after a webhook arrives, wait this long for more before one batch re-reads and pushes",
+        ge=0,
+        le=600,
+    )
+    webhook_replay_minutes: int = _env(
+        "PARTNERSYNC_WEBHOOK_REPLAY_MINUTES",
+        15,
+        "how often serve reads Northpass's sent-webhook log for events the receiver missed",
+        ge=1,
+        le=1440,
+    )
+    webhook_silence_minutes: int = _env(
+        "PARTNERSYNC_WEBHOOK_SILENCE_MINUTES",
+        180,
+        "no webhook delivery for this long while learners were active: the replay run fails",
+        ge=5,
+        le=10080,
+    )
     alert_webhook_url: SecretStr | None = _env(
         "PARTNERSYNC_ALERT_WEBHOOK_URL",
         None,
@@ -381,6 +407,7 @@ class Settings(BaseSettings):
                 self.northpass_api_key,
                 self.impartner_api_key,
                 self.alert_webhook_url,
+                self.northpass_webhook_secret,
             )
             if secret is not None
         ]

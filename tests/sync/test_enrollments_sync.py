@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -113,6 +114,31 @@ def test_incremental_reads_only_users_whose_enrollments_may_have_changed(
     assert outcome.status == "success"
     assert transcript_requests(sandbox) == 1
     assert stored_enrollments(engine) == expected_enrollments(sandbox, people)
+
+
+def test_incremental_enrollments_alone_pick_up_a_completion(
+    engine: Engine, sandbox: RunningSandbox
+) -> None:
+    """Without `sync_users` first: the task lists the people changed since its own watermark."""
+    run(engine, sandbox, "sync_users", "full")
+    people = make_partner_users(engine, sandbox, 8)
+    run(engine, sandbox, "sync_enrollments", "full")
+    ds = sandbox.dataset
+    course_id = next(cid for cid in sorted(ds.courses) if people[0] not in ds.enrollments[cid])
+    ds.add_completion(people[0], course_id)
+    ds.add_completion(sorted(set(ds.people) - set(people))[0], course_id)  # not a partner user
+    time.sleep(1.1)  # the run starts a second later: activity in its first second is read again
+    sandbox.reset_counters()
+
+    outcome = run(engine, sandbox, "sync_enrollments")
+
+    assert outcome.status == "success"
+    assert transcript_requests(sandbox) == 1
+    assert sandbox.stats()["routes"]["GET /v2/people"]["total"] == 1  # one page of changes
+    assert stored_enrollments(engine) == expected_enrollments(sandbox, people)
+    sandbox.reset_counters()
+    run(engine, sandbox, "sync_enrollments")  # the watermark moved: nothing to read again
+    assert transcript_requests(sandbox) == 0
 
 
 def test_items_gone_from_a_transcript_are_soft_deleted(

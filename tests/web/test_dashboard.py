@@ -272,6 +272,7 @@ def test_run_now_shows_progress_and_the_new_history_row(
             shared = page.locator('#api-usage .api-key[data-key="northpass:5eed5eed5eed5eed"]')
             expect(shared).to_contain_text("2 processes sending 8.0/s")
             expect(shared).to_contain_text("2 429s of 100")
+            expect(page.locator("#summary")).to_contain_text("Webhooksoff")  # no secret set
             page.evaluate("window.scrollTo(0, 0)")  # the sticky header back at the top
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
             page.set_viewport_size({"width": 390, "height": 844})

@@ -43,6 +43,10 @@ M = TypeVar("M", bound=BaseModel)
 MEMBERSHIP_BATCH = 50
 
 
+WEBHOOK_PAGE_SIZE = 50
+"""The sent-webhook log's largest page (vendor-facts §3)."""
+
+
 def format_time(value: dt.datetime) -> str:
     """Northpass datetime literal: UTC, second precision, `Z`."""
     if value.tzinfo is None:
@@ -169,9 +173,11 @@ class NorthpassClient(ApiClient):
         filters: Mapping[str, Any] | None = None,
         sort: str | None = None,
         absent: Collection[int] = (),
+        page_size: int | None = None,
     ) -> AsyncIterator[list[Any] | None]:
         """Every page's `data` of a collection; None, last, if a status in `absent` answered."""
-        params = {"limit": str(self.settings.page_size), **filter_params(filters or {})}
+        limit = min(page_size or self.settings.page_size, self.settings.page_size)
+        params = {"limit": str(limit), **filter_params(filters or {})}
         if sort:
             params["sort"] = sort
         page = 1
@@ -268,6 +274,21 @@ class NorthpassClient(ApiClient):
     def transcripts(self, person_ids: Iterable[str]) -> AsyncIterator[TranscriptResult]:
         """Transcripts for many people, `concurrency` at a time, in completion order."""
         return fan_out(person_ids, self.transcript, self.settings.concurrency)
+
+    def sent_webhooks(self, types: Iterable[str]) -> AsyncIterator[list[Any] | None]:
+        """`GET /v2/webhooks`: the sent-webhook log of these event types, raw, page by page."""
+        return self.raw_pages(
+            "/v2/webhooks", filters={"type": {"in": sorted(types)}}, page_size=WEBHOOK_PAGE_SIZE
+        )
+
+    async def person(self, person_id: str) -> Page[NorthpassPerson] | None:
+        """`GET /v2/people/{id}` as a page of one (or of one skipped record); None when
+        Northpass no longer has the person."""
+        request = ApiRequest("GET", f"/v2/people/{_seg(person_id)}")
+        body = await self._session.json(request, absent=(404,))
+        if body is ABSENT:
+            return None
+        return parse_page([body.get("data") if isinstance(body, dict) else None], NorthpassPerson)
 
     async def exists(self, collection: str, record_id: str) -> bool:
         """Whether `GET /v2/{collection}/{id}` still finds the record; 404 means it is gone."""

@@ -416,3 +416,25 @@ api_consumers = Table(
     Column("rate_limited", Integer, nullable=False, server_default=text("0")),
     **MARIADB,
 )
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", LmsId, nullable=False, unique=True),
+    # sha256 of type|person|course|created_at: the same event under another id is a duplicate
+    Column("natural_key", String(64), nullable=False, unique=True),
+    Column("event_type", String(64), nullable=False),
+    Column("person_id", LmsId),
+    Column("course_id", LmsId),
+    Column("event_created_at", UtcDateTime()),
+    Column("payload", Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb"), nullable=False),
+    Column("source", String(16), nullable=False),  # "delivery" or "replay"
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("processed_at", UtcDateTime()),
+    Column("outcome", String(255)),  # what processing did with it; a hint, never truth
+    Index(None, "processed_at"),
+    Index(None, "event_created_at"),
+    **MARIADB,
+)
+"""The webhook inbox: raw Northpass events, received or replayed, awaiting their re-reads."""

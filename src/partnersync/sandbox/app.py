@@ -48,6 +48,16 @@ async def set_knobs(request: Request) -> Response:
     return JSONResponse(knobs.as_json())
 
 
+async def get_webhooks(request: Request) -> Response:
+    """Whether the school's webhooks are disabled, and how many deliveries wait or were made."""
+    return JSONResponse(request.app.state.sandbox.webhooks.status())
+
+
+async def enable_webhooks(request: Request) -> Response:
+    request.app.state.sandbox.webhooks.enable()
+    return Response(status_code=204)
+
+
 def build_app(state: SandboxState) -> Starlette:
     control = [
         Route("/_sandbox/stats", get_stats, methods=["GET"]),
@@ -55,6 +65,8 @@ def build_app(state: SandboxState) -> Starlette:
         Route("/_sandbox/reset-counters", reset_counters, methods=["POST"]),
         Route("/_sandbox/knobs", get_knobs, methods=["GET"]),
         Route("/_sandbox/knobs", set_knobs, methods=["POST"]),
+        Route("/_sandbox/webhooks", get_webhooks, methods=["GET"]),
+        Route("/_sandbox/webhooks/enable", enable_webhooks, methods=["POST"]),
     ]
     app = Starlette(routes=[*control, *northpass.routes(), *impartner.routes()])
     app.state.sandbox = state

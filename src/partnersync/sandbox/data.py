@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 Clock = Callable[[], datetime]
+Listener = Callable[[str, str, "str | None"], None]
+"""Told of each learner event as it happens: (event type, person id, course id or None)."""
 
 
 def utc_now() -> datetime:
@@ -226,6 +228,7 @@ class Dataset:
     version: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     school_id: str = ""  # the one school every person belongs to
+    listeners: list[Listener] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self._ids = random.Random(f"new-ids-{self.seed}")
@@ -246,6 +249,11 @@ class Dataset:
         """Ids only grow: a deleted record's id is never handed out again."""
         table = self.impartner_table(entity)
         return max(max(table, default=0), max(self.deleted[entity], default=0)) + 1
+
+    def emit(self, event_type: str, person_id: str, course_id: str | None = None) -> None:
+        """Tell the listeners (the webhooks) of a learner event, inside the change's lock."""
+        for listener in self.listeners:
+            listener(event_type, person_id, course_id)
 
     @contextmanager
     def change(self) -> Iterator[datetime]:
@@ -278,6 +286,7 @@ class Dataset:
             for name, value in attrs.items():
                 setattr(person, name, value)
             self.people[person.id] = person
+            self.emit("learner_created_events", person.id)
             return person
 
     def update_person(self, person_id: str, **attrs: Any) -> Person:
@@ -288,6 +297,8 @@ class Dataset:
             if "first_name" in attrs or "last_name" in attrs:
                 person.full_name = f"{person.first_name} {person.last_name}".strip()
             person.updated_at = now
+            if attrs.get("registration_status") == "activated":
+                self.emit("person_activated_events", person.id)
             return person
 
     def touch_person(self, person_id: str) -> Person:
@@ -424,6 +435,8 @@ class Dataset:
             if person_id in self.people:  # learning activity shows on the person record too
                 self.people[person_id].last_active_at = now
                 self.people[person_id].updated_at = now
+            if done:
+                self.emit("course_completed_events", person_id, course_id)
             return item
 
     # --- Impartner --------------------------------------------------------------------------

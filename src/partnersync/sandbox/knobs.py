@@ -51,6 +51,21 @@ Northpass
     northpass_people_omit         person attributes left out of every record, e.g.
                                   ["last_active_at"] (no published schema lists it).
 
+Northpass webhooks (see sandbox/webhooks.py)
+    webhook_subscriptions         list of WebhookSubscription (or dicts `{url, types}`), at most 10;
+                                  every state change of a subscribed type is delivered, signed.
+    webhook_secret                the school's shared secret the deliveries are signed with.
+    webhook_paused                deliveries wait (the sent log already lists them).
+    webhook_out_of_order          the newest waiting delivery goes first (with webhook_paused:
+                                  a whole backlog arrives in reverse).
+    webhook_duplicate_share       share of deliveries sent twice.
+    webhook_bad_signature_share   share of deliveries signed with the wrong secret.
+    webhook_drop_share            share of events delivered to nobody, yet in the sent log.
+    webhook_unlogged_share        share of events delivered to nobody and not even logged.
+    webhook_retry_seconds         wait before a failed delivery is tried again (vendor: 3600).
+    webhook_retry_attempts        retries before every subscription is disabled (vendor: 24).
+    webhook_log_days              how long the sent log keeps a record (vendor: 3 months).
+
 Impartner
     impartner_timezone            tenant zone used to render `created`/`updated` (DST-aware).
     impartner_zoneless_literals   "tenant" or "utc": how `Updated > '2026-01-01T00:00:00'` is read.
@@ -131,6 +146,22 @@ class LateChange:
             raise ValueError("a late change needs count >= 1, after_requests >= 1, lag >= 0")
 
 
+WEBHOOK_MAX_SUBSCRIPTIONS = 10
+
+
+@dataclass(frozen=True)
+class WebhookSubscription:
+    """A school's webhook subscription: where to deliver, and which event types."""
+
+    url: str
+    types: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")) or not self.types:
+            raise ValueError("a webhook subscription needs an http(s) url and event types")
+        object.__setattr__(self, "types", tuple(self.types))
+
+
 @dataclass(frozen=True)
 class Knobs:
     """The realism knobs; see the module docstring for what each one does."""
@@ -163,6 +194,18 @@ class Knobs:
     northpass_ignored_filters: tuple[str, ...] = ()
     northpass_people_omit: tuple[str, ...] = ()
 
+    webhook_subscriptions: tuple[WebhookSubscription, ...] = ()
+    webhook_secret: str = "np-webhook-secret"
+    webhook_paused: bool = False
+    webhook_out_of_order: bool = False
+    webhook_duplicate_share: float = 0.0
+    webhook_bad_signature_share: float = 0.0
+    webhook_drop_share: float = 0.0
+    webhook_unlogged_share: float = 0.0
+    webhook_retry_seconds: float = 3600.0
+    webhook_retry_attempts: int = 24
+    webhook_log_days: int = 91
+
     impartner_timezone: str = "America/Denver"
     impartner_zoneless_literals: Literal["tenant", "utc"] = "tenant"
     impartner_literal_offsets: Literal["honour", "ignore"] = "honour"
@@ -190,6 +233,14 @@ class Knobs:
             changes["late_changes"] = tuple(
                 c if isinstance(c, LateChange) else LateChange(**c) for c in changes["late_changes"]
             )
+        if "webhook_subscriptions" in changes:
+            subscriptions = tuple(
+                s if isinstance(s, WebhookSubscription) else WebhookSubscription(**s)
+                for s in changes["webhook_subscriptions"]
+            )
+            if len(subscriptions) > WEBHOOK_MAX_SUBSCRIPTIONS:
+                raise ValueError(f"at most {WEBHOOK_MAX_SUBSCRIPTIONS} webhook subscriptions")
+            changes["webhook_subscriptions"] = subscriptions
         for name in ("northpass_ignored_filters", "northpass_people_omit"):
             if name in changes:
                 changes[name] = tuple(changes[name])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +26,7 @@ from partnersync.sandbox.northpass_schema import (
     MEMBERSHIP,
     PERSON,
     TRANSCRIPT_ITEM,
+    WEBHOOK,
     Fields,
     Getter,
     RecordType,
@@ -263,17 +264,20 @@ def listing(
     records: Callable[[], Iterable[Any]],
     record_type: RecordType,
     render: Render | None = None,
+    max_page_size: int | None = None,
+    cache_key: Hashable = None,
 ) -> Response:
     """One page of a collection, with Northpass's paging, filtering, sorting and links; the
     record type's table says what can be filtered and sorted on and (unless `render` is given)
-    how each record looks."""
+    how each record looks. `cache_key`: what else besides the dataset's version the rows
+    depend on."""
     knobs, ds = state.knobs, state.dataset
     render = render or record_type.render
     fields = record_type.fields(ds)
     page = page_number(request, state)
     limit = min(
         positive(request, "limit", knobs.northpass_default_page_size),
-        knobs.northpass_max_page_size,
+        max_page_size or knobs.northpass_max_page_size,
     )
     conditions = filters(request, fields, state)
     keys = sort_keys(request, fields, state)
@@ -286,6 +290,7 @@ def listing(
             )
         ),
         knobs.northpass_ignored_filters,  # the same query filters differently then
+        cache_key,
     )
     base = root(request)
     for pending in state.hooks.visible_now(name):
@@ -528,6 +533,23 @@ async def list_transcript(request: Request, state: SandboxState) -> Response:
     return listing(request, state, "transcripts", lambda: items, TRANSCRIPT_ITEM)
 
 
+WEBHOOK_PAGE_SIZE = 50
+
+
+async def list_webhooks(request: Request, state: SandboxState) -> Response:
+    """The sent-webhook log, newest first (the vendor's order is undocumented), 50 a page."""
+    hooks = state.webhooks
+    return listing(
+        request,
+        state,
+        "webhooks",
+        hooks.kept,
+        WEBHOOK,
+        max_page_size=WEBHOOK_PAGE_SIZE,
+        cache_key=hooks.horizon(),
+    )
+
+
 def routes() -> list[Route]:
     def route(method: str, path: str, handler: Any) -> Route:
         return api_route(NORTHPASS, method, path, handler)
@@ -550,4 +572,5 @@ def routes() -> list[Route]:
         route("GET", "/v2/properties/courses", list_course_properties),
         route("GET", "/v2/properties/courses/{id}", get_course_properties),
         route("GET", "/v2/transcripts/{id}", list_transcript),
+        route("GET", "/v2/webhooks", list_webhooks),
     ]

@@ -321,6 +321,20 @@ COURSE_PROPERTIES = RecordType(
     attrs(("properties", "object", False, lambda ds, cid: dict(ds.course_properties[cid]))),
 )
 
+WEBHOOK = RecordType(
+    "webhook",
+    operator.attrgetter("id"),
+    attrs(
+        ("type", "str"),
+        ("url", "str"),
+        ("payload", "object"),
+        ("created_at", "datetime"),
+        ("received_at", "datetime", True),
+        ("attempt_left", "number"),
+    ),
+)
+"""A record of the sent-webhook log (sandbox/webhooks.py); not among the synced types."""
+
 RECORD_TYPES = (
     PERSON,
     GROUP,

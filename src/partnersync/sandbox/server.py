@@ -131,6 +131,7 @@ def running_sandbox(
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+        state.webhooks.close()
 
 
 def environment_lines(sandbox: RunningSandbox) -> list[str]:

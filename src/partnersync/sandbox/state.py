@@ -9,6 +9,7 @@ from typing import Any
 
 from partnersync.sandbox.data import Dataset
 from partnersync.sandbox.knobs import Counters, FaultDice, Knobs, PageHooks, RateLimiter
+from partnersync.sandbox.webhooks import Webhooks
 
 
 class QueryCache:
@@ -48,6 +49,7 @@ class SandboxState:
 
     def __post_init__(self) -> None:
         self.dice = FaultDice(self.knobs.fault_seed)
+        self.webhooks = Webhooks(self.dataset, lambda: self.knobs)
 
     def set_knobs(self, **changes: Any) -> Knobs:
         """Applies knob changes; fault dice and page-mutation counters start afresh."""

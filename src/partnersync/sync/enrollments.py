@@ -3,7 +3,13 @@
 One transcript request per user is the expensive part of every sync, so an incremental
 run asks only for partner users whose enrollments may have changed: new partner users,
 users active since their last enrollment sync, users who joined a partner group since,
-and users last synced more than `max_age_days` ago. A full run asks for all of them.
+users last synced more than `max_age_days` ago, and partner users Northpass lists as changed
+since this task's own people watermark (learning bumps a person's `updated_at`), so a
+completion is found without `sync_users` having run first. A full run asks for all of them.
+
+Why the people listing and not the per-course enrollment listings: both find the change, but
+the listing costs a page per 100 changed people, the per-course scan a page per 100
+enrollments of every course (bench/webhooks.py measures both).
 """
 
 from __future__ import annotations
@@ -29,8 +35,11 @@ from partnersync.db.schema import lms_enrollments, lms_group_members, lms_users
 from partnersync.sync.context import SyncContext
 from partnersync.sync.partner_users import partner_user_ids
 from partnersync.sync.report import StreamReport
+from partnersync.sync.watermark import latest
 
 STREAM = "northpass.transcripts"
+CHANGED_PEOPLE = "northpass.transcripts.people"
+"""The watermark of the people listing `sync_enrollments` reads for itself."""
 STATUSES = ("enrolled", "in_progress", "completed")
 WRITE_EVERY = 50
 """Transcripts are stored in transactions of this many users."""
@@ -198,11 +207,51 @@ def stored_enrollment_ids(connection: Connection, people: list[str]) -> dict[str
     return found
 
 
+async def changed_people(
+    context: SyncContext,
+) -> tuple[dict[str, datetime | None], datetime | None]:
+    """People Northpass lists as changed since the watermark (all of them on a first run) with
+    their `updated_at`, and the latest seen; nothing to read on a full run, which reads all."""
+    if context.full:
+        return {}, context.started_at
+    since = context.watermarks.read_from(CHANGED_PEOPLE)
+    changed: dict[str, datetime | None] = {}
+    seen: datetime | None = None
+    async for page in context.northpass.people(updated_since=since):
+        context.checkpoint()
+        for person in page.records:
+            changed[person.id] = person.updated_at
+            seen = latest(seen, person.updated_at)
+    return changed, seen
+
+
+def changed_partner_users(connection: Connection, changed: dict[str, datetime | None]) -> set[str]:
+    """The changed people who are partner users and changed since their transcript was read
+    (the watermark's overlap lists some again that were read after their change); a change
+    without a time counts."""
+    partner_users = partner_user_ids().subquery()
+    rows = connection.execute(
+        select(lms_users.c.id, lms_users.c.enrollments_synced_at).where(
+            lms_users.c.id.in_(select(partner_users.c.user_id))
+        )
+    )
+    found = set()
+    for user_id, synced in rows:
+        if user_id in changed:
+            at = changed[user_id]
+            if at is None or synced is None or at >= synced:
+                found.add(user_id)
+    return found
+
+
 async def sync_enrollments(context: SyncContext) -> None:
     report = context.report.stream(STREAM)
     max_age = timedelta(days=context.settings.max_age_days)
+    changed, seen = await changed_people(context)
     with context.engine.connect() as connection:
         people = candidates(connection, full=context.full, now=context.started_at, max_age=max_age)
+        if changed:
+            people = sorted({*people, *changed_partner_users(connection, changed)})
         stored = stored_enrollment_ids(connection, people)
     report.notes.append(f"{len(people)} partner user(s) to read")
     synced_at = sync_stamp(context.started_at)
@@ -234,6 +283,7 @@ async def sync_enrollments(context: SyncContext) -> None:
     if removals:
         with context.write() as connection:
             report.deleted += remove_gone(connection, removals, synced_at, context.max_delete_share)
+    context.watermarks.advance(CHANGED_PEOPLE, seen)
 
 
 def _store(

@@ -75,7 +75,7 @@ async def _refresh(context: SyncContext, partner_id: int) -> None:
         )
     await _members(context, groups)
     await _transcripts(context, partner_id)
-    await push_counts(context, context.report.stream(PUSH_STREAM), partner_id)
+    await push_counts(context, context.report.stream(PUSH_STREAM), [partner_id])
 
 
 async def _members(context: SyncContext, groups: list[str]) -> None:

@@ -23,7 +23,7 @@ partner user's enrollments were never read; however the push was started.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -209,25 +209,29 @@ async def sync_to_impartner(context: SyncContext) -> None:
 
 
 async def push_counts(
-    context: SyncContext, report: StreamReport, partner_id: int | None = None
+    context: SyncContext, report: StreamReport, partner_ids: Collection[int] | None = None
 ) -> None:
     """Recount, record the day's snapshot, read back what Impartner holds and send what
-    differs; every active partner, or only `partner_id` (a partner refresh)."""
+    differs; every active partner, or only `partner_ids` (a partner refresh, webhook events):
+    then one read-back and one PATCH batch for them all."""
     settings = context.settings
     now = context.started_at
     with context.write() as connection:
         rules = category_rules(connection, settings.certification_categories)
         recategorised = assign_categories(connection, rules)
         totals = certification_totals(connection, now)
-        if partner_id is not None:
-            totals = {partner_id: totals[partner_id]} if partner_id in totals else {}
+        if partner_ids is not None:
+            totals = {p: totals[p] for p in sorted(partner_ids) if p in totals}
         categories = sorted({rule.category for rule in rules} | set(settings.push_category_fields))
         recounted = store_totals(connection, totals, categories, now)
         targets = targets_for(connection, totals, settings)
-        active = [s for s in summaries(connection, settings, now, partner_id) if s.id in totals]
-        record_snapshots(connection, active, now)
+        if partner_ids is None:
+            listed = summaries(connection, settings, now)
+        else:
+            listed = [s for p in totals for s in summaries(connection, settings, now, p)]
+        record_snapshots(connection, [s for s in listed if s.id in totals], now)
     try:
-        ids = [t.account_id for t in targets] if partner_id is not None else None
+        ids = [t.account_id for t in targets] if partner_ids is not None else None
         held = await crm_values(context, targets, ids)
     except ApiError as exc:  # a field the tenant lacks, say: the push itself will tell
         held = {}

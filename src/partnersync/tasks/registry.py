@@ -103,6 +103,29 @@ PARTNER_REFRESH = TaskSpec(
 """Run on demand only (`sync partner ID`, `POST /api/partners/{id}/refresh`), never scheduled;
 its registry row exists for its lease and is made at its first run."""
 
+WEBHOOK_EVENTS = TaskSpec(
+    "webhook_events",
+    1440,
+    "Northpass webhook events: the people they name re-read, their partners pushed",
+    needs=NORTHPASS + IMPARTNER,
+    exclusive_with=("sync_enrollments", "sync_to_impartner", "partner_refresh"),
+    scheduled=False,
+)
+"""Run by the webhook worker of `partnersync serve` when events arrive, never scheduled."""
+
+WEBHOOK_REPLAY = TaskSpec(
+    "webhook_replay",
+    15,
+    "the Northpass sent-webhook log → events the receiver missed, into the inbox",
+    needs=NORTHPASS,
+    scheduled=False,
+)
+"""Run by the webhook worker every PARTNERSYNC_WEBHOOK_REPLAY_MINUTES; it writes only the
+inbox, so it excludes no task."""
+
+ON_DEMAND = {spec.name: spec for spec in (PARTNER_REFRESH, WEBHOOK_EVENTS, WEBHOOK_REPLAY)}
+"""Tasks outside the contract's ten, whose registry rows are made at their first run."""
+
 TASKS_BY_NAME = {task.name: task for task in TASKS}
 SYNC_ALL_ORDER = tuple(task.name for task in TASKS if task.name != "cleanup")
 PULL_ORDER = tuple(task.name for task in TASKS if task.is_pull)
@@ -112,14 +135,14 @@ DRY_RUN_TASKS = frozenset(task.name for task in TASKS if task.dry_run)
 
 def missing_settings(names: list[str], present: set[str]) -> list[str]:
     """The settings the tasks `names` need that are not in `present`, in a stable order."""
-    specs = {**TASKS_BY_NAME, PARTNER_REFRESH.name: PARTNER_REFRESH}
+    specs = {**TASKS_BY_NAME, **ON_DEMAND}
     needed = dict.fromkeys(need for name in names for need in specs[name].needs)
     return [need for need in needed if need not in present]
 
 
 def conflicts_of(name: str) -> tuple[str, ...]:
     """The tasks that may not run while `name` runs: declared either way round."""
-    specs = (*TASKS, PARTNER_REFRESH)
+    specs = (*TASKS, *ON_DEMAND.values())
     mine = next((spec.exclusive_with for spec in specs if spec.name == name), ())
     theirs = (spec.name for spec in specs if name in spec.exclusive_with)
     return tuple(sorted({*mine, *theirs}))

@@ -32,7 +32,7 @@ from partnersync.tasks import alerts, history, leases, outcome
 from partnersync.tasks.history import INTERRUPTED
 from partnersync.tasks.leases import AlreadyRunning, Lease, LeaseLost, UnknownTask
 from partnersync.tasks.outcome import RunOutcome
-from partnersync.tasks.registry import PARTNER_REFRESH, conflicts_of
+from partnersync.tasks.registry import ON_DEMAND, conflicts_of
 from partnersync.types import Mode, OutcomeStatus, Trigger
 
 TaskFunction = Callable[[SyncContext], Awaitable[None]]
@@ -143,8 +143,8 @@ def start_run(
 
     def claim(connection: Connection) -> StartedRun:
         ttl = timedelta(seconds=settings.lease_seconds)
-        if task == PARTNER_REFRESH.name:
-            seed_tasks(connection, [PARTNER_REFRESH])
+        if task in ON_DEMAND:
+            seed_tasks(connection, [ON_DEMAND[task]])
         conflicts = conflicts_of(task)
         lease = leases.acquire(connection, task, owner, None, ttl, expected_token, conflicts)
         log_id = history.open_log(

@@ -24,7 +24,9 @@ from partnersync.web.gate import Gate
 from partnersync.web.launcher import RunLauncher
 from partnersync.web.metrics import RunMetrics
 from partnersync.web.routes import access, links, logs, partners, suggestions, system, tasks
+from partnersync.web.routes import webhooks as webhook_routes
 from partnersync.web.services import Services
+from partnersync.web.webhook_worker import WebhookWorker
 
 STATIC = Path(__file__).with_name("static")
 
@@ -67,11 +69,18 @@ def create_app(
     launcher = launcher or RunLauncher(
         engine, settings, functions, owner=owner, on_outcome=metrics.observe
     )
-    services = Services(engine, settings, launcher, metrics, scheduler_heartbeat)
+    webhooks = None
+    if settings.northpass_webhook_secret is not None:
+        webhooks = WebhookWorker(engine, settings, owner=owner, on_outcome=metrics.observe)
+    services = Services(engine, settings, launcher, metrics, scheduler_heartbeat, webhooks)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if webhooks is not None:
+            webhooks.start()
         yield
+        if webhooks is not None:
+            webhooks.shutdown()
         launcher.shutdown()
 
     app = FastAPI(
@@ -79,7 +88,9 @@ def create_app(
         version="1",
         summary="Northpass / Impartner sync: tasks, runs, history, links, suggestions, access",
         description=(
-            "Every route but `/api/health` needs `Authorization: Bearer <PARTNERSYNC_API_TOKEN>`."
+            "Every route but `/api/health` and `/api/webhooks/northpass` (which checks the "
+            "`X-Northpass-Hmac-SHA256` signature) needs `Authorization: Bearer "
+            "<PARTNERSYNC_API_TOKEN>`."
         ),
         lifespan=lifespan,
         docs_url=None,  # Swagger UI and ReDoc load from a CDN; the JSON document is served
@@ -93,6 +104,8 @@ def create_app(
     app.include_router(suggestions.router(services, guard))
     app.include_router(access.router(services, guard))
     app.include_router(system.metrics_router(services, guard))
+    app.include_router(webhook_routes.router(services))
+    app.include_router(webhook_routes.status_router(services, guard))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(
         Gate,

@@ -2,7 +2,7 @@
 
 A pure ASGI middleware in front of the app:
 
-- protected paths (every `/api/*` route but `/api/health`, and `/metrics`) need the bearer
+- protected paths (every `/api/*` route but `PUBLIC`, and `/metrics`) need the bearer
   token, compared in constant time, *before* the body is read: without it the answer is 401
   whatever the body holds, so an anonymous client cannot make the server buffer anything;
 - a client address that keeps presenting wrong tokens is slowed down: after `MAX_FAILURES`
@@ -45,8 +45,12 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
+PUBLIC = ("/api/health", "/api/webhooks/northpass")
+"""No bearer token: health is for probes; the webhook checks its own signature instead."""
+
+
 def is_protected(path: str) -> bool:
-    return (path.startswith("/api/") and path.rstrip("/") != "/api/health") or path == "/metrics"
+    return (path.startswith("/api/") and path.rstrip("/") not in PUBLIC) or path == "/metrics"
 
 
 class FailedSignIns:

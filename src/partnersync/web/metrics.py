@@ -21,6 +21,7 @@ from partnersync.budget import ledger
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.tasks.outcome import RunOutcome
 from partnersync.tasks.registry import TASKS
+from partnersync.tasks.webhook_watchdog import delivery_facts
 
 RECORD_KINDS = ("processed", "created", "updated", "deleted", "failed")
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
@@ -64,6 +65,10 @@ class _DatabaseCollector(Collector):
             "Requests per second sent with an API key by all its consumers, last heartbeat",
             labels=["api", "key"],
         )
+        last_delivery = GaugeMetricFamily(
+            "partnersync_webhook_last_delivery_timestamp_seconds",
+            "When the receiver last stored a Northpass webhook delivery (Unix time)",
+        )
         refused = CounterMetricFamily(
             "partnersync_api_key_rate_limited",
             "429 answers to any process using an API key (the shared budget's count)",
@@ -84,6 +89,7 @@ class _DatabaseCollector(Collector):
                         scheduled_tasks.c.consecutive_failures,
                     )
                 ).all()
+                delivered = delivery_facts(connection).last_delivery
         except SQLAlchemyError as exc:
             log.warning("metrics: database unavailable", error=str(exc))
             return
@@ -99,7 +105,10 @@ class _DatabaseCollector(Collector):
             consumers.add_metric(labels, float(key.consumers))
             rate.add_metric(labels, key.requests_per_second)
             refused.add_metric(labels, float(key.rate_limited))
+        if delivered is not None:
+            last_delivery.add_metric([], delivered.timestamp())
         yield last_success
+        yield last_delivery
         yield running
         yield failures
         yield budget
@@ -155,12 +164,25 @@ class RunMetrics:
             "Requests refused for a missing or wrong bearer token",
             registry=self.registry,
         )
+        self.webhooks_received = Counter(
+            "partnersync_webhooks_received",
+            "Signed webhook deliveries, stored or recognised as duplicates",
+            ["result"],
+            registry=self.registry,
+        )
+        self.webhooks_refused = Counter(
+            "partnersync_webhooks_refused",
+            "Webhook deliveries refused for a missing or wrong signature",
+            registry=self.registry,
+        )
         self.registry.register(_DatabaseCollector(engine))
         for task in TASKS:  # every series exists from the start, at zero
             for status in ("success", "failed"):
                 self.runs.labels(task.name, status)
             for kind in RECORD_KINDS:
                 self.records.labels(task.name, kind)
+        for result in ("stored", "duplicate"):
+            self.webhooks_received.labels(result)
         for api in APIS:
             self.api_requests.labels(api)
             self.api_rate_limited.labels(api)

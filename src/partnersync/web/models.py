@@ -202,6 +202,16 @@ class Health(BaseModel):
     scheduler_heartbeat_age_seconds: float | None
 
 
+class WebhookStatus(BaseModel):
+    configured: bool
+    """NORTHPASS_WEBHOOK_SECRET is set: the receiver accepts deliveries."""
+    last_delivery_at: datetime | None
+    pending: int
+    """Events in the inbox not yet processed."""
+    problem: str | None
+    """The watchdog's finding: deliveries seem to have stopped (README, "Real-time updates")."""
+
+
 class GroupLink(BaseModel):
     group_id: str
     group_name: str

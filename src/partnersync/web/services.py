@@ -12,6 +12,7 @@ from partnersync.config import Settings
 from partnersync.sync.partner_view_cache import PartnerViewCache
 from partnersync.web.launcher import RunLauncher
 from partnersync.web.metrics import RunMetrics
+from partnersync.web.webhook_worker import WebhookWorker
 
 
 @dataclass(frozen=True)
@@ -22,4 +23,6 @@ class Services:
     metrics: RunMetrics
     scheduler_heartbeat: Callable[[], datetime | None] | None
     """When this process's scheduler last ticked; None when no scheduler runs here."""
+    webhooks: WebhookWorker | None = None
+    """Runs `webhook_events` after deliveries; None while NORTHPASS_WEBHOOK_SECRET is unset."""
     partner_view: PartnerViewCache = field(default_factory=PartnerViewCache)

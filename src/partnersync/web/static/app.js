@@ -235,7 +235,7 @@ function schedule() {
 }
 
 async function poll() {
-  await Promise.all([loadTasks(), loadHealth()]);
+  await Promise.all([loadTasks(), loadHealth(), loadWebhooks()]);
   const signature = state.tasks.map((t) => `${t.running_log_id}:${t.last_run && t.last_run.id}`).join(",");
   const changed = signature !== state.runSignature;
   state.runSignature = signature;
@@ -252,7 +252,7 @@ async function refreshAll() {
   await Promise.all([loadTasks(), loadStats(), loadHealth()]);
   state.runSignature = state.tasks.map((t) => `${t.running_log_id}:${t.last_run && t.last_run.id}`).join(",");
   fillTaskFilter();
-  await Promise.all([loadHistory(), loadApiUsage(), loadPartnersPanel(), loadLinks(), loadSuggestions(), loadAccess()]);
+  await Promise.all([loadHistory(), loadApiUsage(), loadWebhooks(), loadPartnersPanel(), loadLinks(), loadSuggestions(), loadAccess()]);
   renderTasks();
   renderSummary();
   $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -277,6 +277,22 @@ async function loadHealth() {
 
 // ---------------------------------------------------------------- summary
 
+async function loadWebhooks() {
+  state.webhooks = await api("/api/webhooks/status");
+}
+
+function webhookTile(tile) {
+  const hooks = state.webhooks;
+  if (!hooks || !hooks.configured) return tile("", "Webhooks", "off");
+  const last = hooks.last_delivery_at ? `last ${relative(hooks.last_delivery_at)}` : "none yet";
+  if (hooks.problem) {  // the whole finding on hover; the failed webhook_replay run has it too
+    const stopped = tile("bad", "Webhooks", "stopped", last);
+    stopped.title = hooks.problem;
+    return stopped;
+  }
+  return tile("ok", "Webhooks", last, hooks.pending ? `${hooks.pending} pending` : "");
+}
+
 function renderSummary() {
   const tasks = state.tasks;
   const enabled = tasks.filter((t) => t.enabled).length;
@@ -294,6 +310,7 @@ function renderSummary() {
     tile(failing ? "bad" : "ok", "Failing tasks", failing),
     tile("", "API requests · 24 h", number(requests)),
     tile(limited ? "bad" : "", "429 answers · 24 h", number(limited)),
+    webhookTile(tile),
   );
 }
 
