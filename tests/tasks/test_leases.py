@@ -88,11 +88,6 @@ def test_reaper_frees_expired_leases_and_makes_the_task_due(engine: Engine) -> N
     assert task_row(engine, "sync_groups").status == "running"
 
 
-def test_unknown_task(engine: Engine) -> None:
-    with pytest.raises(UnknownTask), engine.begin() as connection:
-        leases.acquire(connection, "nope", "a", NOW, TTL)
-
-
 def test_a_claim_is_refused_once_anyone_took_the_lease_since_it_was_seen(engine: Engine) -> None:
     seen = task_row(engine).lease_token
     with engine.begin() as connection:
@@ -245,3 +240,29 @@ def test_a_lease_is_taken_over_at_the_very_instant_it_expires(engine: Engine) ->
     with engine.begin() as connection:
         second = leases.acquire(connection, "sync_users", "next", NOW + TTL, TTL)
     assert (second.owner, second.token) == ("next", first.token + 1)
+
+
+def test_only_the_exact_lease_is_released_or_fenced(engine: Engine) -> None:
+    """A lease matches its own task row, owner and token only; once released, its fence fails
+    even though nobody took the token since."""
+    with engine.begin() as connection:
+        lease = leases.acquire(connection, "sync_users", "a", NOW, TTL)
+        other = leases.acquire(connection, "sync_groups", "b", NOW, TTL)
+    assert other.token == lease.token
+    impostors = [
+        leases.Lease("sync_groups", lease.owner, lease.token),
+        leases.Lease(lease.task, "b", lease.token),
+        leases.Lease(lease.task, lease.owner, lease.token + 1),
+    ]
+    with engine.begin() as connection:
+        assert not any(leases.release(connection, other) for other in impostors)
+    assert task_row(engine).status == task_row(engine, "sync_groups").status == "running"
+    with engine.begin() as connection:
+        assert leases.release(connection, lease, last_status="success")
+    with pytest.raises(leases.LeaseLost, match="sync_users"), engine.begin() as connection:
+        leases.fence(connection, lease)
+
+
+def test_an_unknown_task_is_named(engine: Engine) -> None:
+    with pytest.raises(UnknownTask, match="'nope'"), engine.begin() as connection:
+        leases.acquire(connection, "nope", "a", NOW, TTL)
