@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, select
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from partnersync.db.bulk import (
@@ -306,3 +306,20 @@ def test_a_refused_sweep_names_its_table() -> None:
     with pytest.raises(SweepRefused, match="active lms_groups rows"):
         check_sweep("lms_groups", 3, 4, 0.2)
     check_sweep("lms_groups", 3, 4, None)  # the guard lifted
+
+
+def test_soft_deleting_by_a_key_other_than_the_primary_key(engine: Engine) -> None:
+    """Impartner's `_deleted` names accounts by `impartner_id`, which is not `partners.id`."""
+    with engine.begin() as connection:
+        connection.execute(
+            insert(partners),
+            [
+                {"id": 1, "impartner_id": 501, "account_name": "Kept"},
+                {"id": 2, "impartner_id": 1, "account_name": "Gone"},
+            ],
+        )
+        assert soft_delete_keys(connection, partners, [(1,)], now=NOW, key=["impartner_id"]) == 1
+        deleted = dict(
+            connection.execute(select(partners.c.id, partners.c.deleted_at)).tuples().all()
+        )
+    assert deleted == {1: None, 2: NOW}
