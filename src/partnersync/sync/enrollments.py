@@ -139,6 +139,19 @@ def store_transcripts(
     stamp(connection, stamped, synced_at)
 
 
+def store_reread(
+    context: SyncContext, transcripts: Iterable[TranscriptResult], report: StreamReport
+) -> None:
+    """Store a targeted re-read of some users' transcripts (one partner's, a webhook batch's)
+    in one fenced transaction, its removals under the deletion guard."""
+    synced_at = sync_stamp(context.started_at)
+    removals: dict[str, list[Key]] = {}
+    with context.write() as connection:
+        store_transcripts(connection, transcripts, report, synced_at, removals)
+        if removals:
+            report.deleted += remove_gone(connection, removals, synced_at, context.max_delete_share)
+
+
 def stamp(connection: Connection, person_ids: list[str], synced_at: datetime) -> None:
     """Record that these users' transcripts are stored completely, as of `synced_at`."""
     if person_ids:

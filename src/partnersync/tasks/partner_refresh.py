@@ -19,10 +19,8 @@ from partnersync.db.schema import lms_group_members, lms_groups, partners
 from partnersync.sync.context import SyncContext
 from partnersync.sync.enrollments import (
     read_transcript_confirmed,
-    remove_gone,
-    store_transcripts,
+    store_reread,
     stored_enrollment_ids,
-    sync_stamp,
 )
 from partnersync.sync.groups import (
     confirmed_members,
@@ -119,10 +117,5 @@ async def _transcripts(context: SyncContext, partner_id: int) -> None:
         )
     ]
     context.checkpoint()
-    synced_at = sync_stamp(context.started_at)
-    removals: dict[str, list[tuple[object, ...]]] = {}
-    with context.write() as connection:
-        store_transcripts(connection, read, report, synced_at, removals)
-        if removals:
-            report.deleted += remove_gone(connection, removals, synced_at, context.max_delete_share)
+    store_reread(context, read, report)
     report.notes.append(f"{len(people)} partner user(s) read")

@@ -24,10 +24,8 @@ from partnersync.db.schema import lms_users, webhook_events
 from partnersync.sync.context import SyncContext
 from partnersync.sync.enrollments import (
     read_transcript_confirmed,
-    remove_gone,
-    store_transcripts,
+    store_reread,
     stored_enrollment_ids,
-    sync_stamp,
 )
 from partnersync.sync.partner_users import partner_user_pairs
 from partnersync.sync.people import person_row
@@ -180,12 +178,7 @@ async def _transcripts(context: SyncContext, work: Plan) -> set[int]:
     for person, exc in failures.items():
         report.fail(person, f"re-read failed, stays pending: {exc}")
         work.retry(work.learners[person])
-    synced_at = sync_stamp(context.started_at)
-    removals: dict[str, list[tuple[object, ...]]] = {}
-    with context.write() as connection:
-        store_transcripts(connection, read, report, synced_at, removals)
-        if removals:
-            report.deleted += remove_gone(connection, removals, synced_at, context.max_delete_share)
+    store_reread(context, read, report)
     return {partner for t in read for partner in partner_of[t.person_id]}
 
 
