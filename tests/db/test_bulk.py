@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, insert, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    delete,
+    event,
+    insert,
+    select,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from partnersync.db.bulk import (
@@ -24,6 +36,7 @@ from partnersync.db.bulk import (
     upsert,
 )
 from partnersync.db.schema import lms_courses, lms_group_members, lms_users, partners
+from tests.conftest import empty_database
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -252,12 +265,85 @@ def test_a_refused_sweep_says_how_much_and_how_to_let_it_through() -> None:
     )
 
 
-def test_rows_of_key_columns_only_are_inserted_once(engine: Engine) -> None:
-    with engine.begin() as connection:
-        first = upsert(connection, lms_users, [{"id": "u1"}, {"id": "u2"}])
-        again = upsert(connection, lms_users, [{"id": "u1"}, {"id": "u3"}])
+KEY_ONLY = Table(
+    "bulk_key_only",
+    MetaData(),
+    Column("left_id", String(8), primary_key=True),
+    Column("right_id", String(8), primary_key=True),
+)
+
+
+@pytest.fixture
+def key_only(engine: Engine) -> Iterator[Engine]:
+    """A table of key columns alone and without `deleted_at`: no partnersync table is one
+    today, but the writer has its own statement for it."""
+    KEY_ONLY.create(engine)
+    yield engine
+    KEY_ONLY.drop(engine)
+
+
+def key_only_rows(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as connection:
+        return sorted(connection.execute(select(KEY_ONLY)).tuples().all())
+
+
+def test_rows_of_key_columns_only_are_inserted_once(key_only: Engine) -> None:
+    with key_only.begin() as connection:
+        first = upsert(connection, KEY_ONLY, [{"left_id": "a", "right_id": r} for r in "12"])
+        again = upsert(
+            connection,
+            KEY_ONLY,
+            [{"left_id": "a", "right_id": "1"}, {"left_id": "b", "right_id": "1"}],
+        )
     assert first == WriteCounts(created=2)
     assert again == WriteCounts(created=1, unchanged=1)
+    assert key_only_rows(key_only) == [("a", "1"), ("a", "2"), ("b", "1")]
+
+
+@pytest.fixture
+def mariadb_key_only(mariadb_engine: Engine) -> Iterator[Engine]:
+    """MariaDB only: SQLite neither enforces a length nor lets a second writer in meanwhile."""
+    empty_database(mariadb_engine)
+    KEY_ONLY.create(mariadb_engine)
+    yield mariadb_engine
+    KEY_ONLY.drop(mariadb_engine)
+
+
+def test_an_overlong_key_of_a_key_only_row_is_refused_not_cut(mariadb_key_only: Engine) -> None:
+    """`INSERT IGNORE` would turn the database's refusal into a warning and store the key cut
+    short: a different row, silently."""
+    with mariadb_key_only.begin() as connection:
+        counts = upsert(
+            connection,
+            KEY_ONLY,
+            [{"left_id": "a", "right_id": "1"}, {"left_id": "b" * 9, "right_id": "1"}],
+        )
+    assert (counts.created, [key for key, _ in counts.rejected]) == (1, [("b" * 9, "1")])
+    assert key_only_rows(mariadb_key_only) == [("a", "1")]
+
+
+def test_a_key_only_row_another_writer_inserted_meanwhile_is_not_refused(
+    mariadb_key_only: Engine,
+) -> None:
+    """Between the writer's read of what is stored and its INSERT, another transaction stores
+    the same key: both wanted the row, and it is there once."""
+    engine = mariadb_key_only
+    done: list[bool] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if not done and statement.startswith("INSERT") and "bulk_key_only" in statement:
+            done.append(True)
+            with engine.begin() as other:
+                other.execute(insert(KEY_ONLY).values(left_id="a", right_id="1"))
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        with engine.begin() as connection:
+            counts = upsert(connection, KEY_ONLY, [{"left_id": "a", "right_id": "1"}])
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    assert done and counts.rejected == []
+    assert key_only_rows(engine) == [("a", "1")]
 
 
 def test_soft_deleting_counts_every_batch_and_never_touches_a_row_twice(engine: Engine) -> None:

@@ -178,8 +178,8 @@ def _upsert_statement(
     values = [name for name in columns if name not in keys]
     if is_mariadb(connection.dialect.name):
         stmt = mysql.insert(table)
-        if not values:
-            return stmt.prefix_with("IGNORE")
+        if not values:  # a no-op update, not INSERT IGNORE: that would cut an overlong key short
+            return stmt.on_duplicate_key_update({keys[0]: table.c[keys[0]]})
         return stmt.on_duplicate_key_update({name: stmt.inserted[name] for name in values})
     lite = sqlite.insert(table)
     if not values:
