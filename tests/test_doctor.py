@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from partnersync.doctor.local import granted
 from partnersync.doctor.report import Checklist
 from partnersync.sandbox.knobs import Knobs
 from partnersync.sandbox.server import RunningSandbox, environment_lines, running_sandbox
-from partnersync.tasks.registry import TASKS
+from partnersync.tasks.registry import ON_DEMAND, TASKS
 from tests.conftest import MARIADB_URL
 
 SCRIPT = Path(sys.executable).with_name("partnersync")
@@ -245,3 +246,24 @@ def test_grants_are_read_for_this_database_or_globally() -> None:
     ]
     assert granted(grants, "partnersync") == {"USAGE", "SELECT", "INSERT", "UPDATE", "DELETE"}
     assert "CREATE" in granted(["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`"], "x")
+
+
+def test_every_sync_command_a_message_suggests_names_a_real_task() -> None:
+    """A fix that names a task the CLI does not know sends the operator to "unknown task"."""
+    source = Path(__file__).parents[1] / "src" / "partnersync"
+    suggested = {
+        name
+        for path in source.rglob("*.py")
+        for name in re.findall(r"partnersync sync ([a-z_]+)", path.read_text(encoding="utf-8"))
+    }
+    assert suggested, "no message suggests a sync command"
+    assert suggested - {task.name for task in TASKS} - {"all", "partner"} == set()
+
+
+def test_a_missing_secret_names_the_tasks_that_need_it(
+    monkeypatch: pytest.MonkeyPatch, healthy: RunningSandbox, database: str
+) -> None:
+    checklist = doctor(monkeypatch, healthy, database, IMPARTNER_API_KEY="")
+    detail = line(checklist, "config.impartner_api_key").detail
+    named = set(re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", detail))
+    assert named and named <= {task.name for task in (*TASKS, *ON_DEMAND.values())}, detail

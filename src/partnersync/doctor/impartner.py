@@ -1,4 +1,4 @@
-"""Read-only probes of the Impartner behaviour the sync relies on (about 13 requests).
+"""Read-only probes of the Impartner behaviour the sync relies on (about 11 requests).
 
 The sync reads by key (`orderby=Id`, `Id > last`, `take`), names its `fields`, trusts
 `data.count` to tell a complete read, asks `_deleted` for deletions and filters on
@@ -193,8 +193,8 @@ async def _deleted(client: ImpartnerClient, checks: Checklist, now: dt.datetime)
             "impartner.deleted",
             "fail",
             f"`Account/_deleted` answered HTTP {exc.status}: {exc.detail}; incremental "
-            "sync_impartner runs fail at their deletion step",
-            "report it to Impartner; meanwhile run `partnersync sync sync_impartner --full`",
+            "impartner_sync runs fail at their deletion step",
+            "report it to Impartner; meanwhile run `partnersync sync impartner_sync --full`",
         )
         return
     checks.add(

@@ -15,6 +15,7 @@ from partnersync.config import ConfigError, Settings, load_settings, unknown_var
 from partnersync.db.access import DatabaseUnusable, current_schema_problem, open_database
 from partnersync.db.engine import describe_database_error, is_mariadb
 from partnersync.doctor.report import Checklist, Status
+from partnersync.tasks.registry import ON_DEMAND, TASKS
 
 SYNC_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
 MIGRATE_PRIVILEGES = frozenset({"CREATE", "ALTER", "INDEX", "DROP", "REFERENCES"})
@@ -49,7 +50,7 @@ def configuration(environ: Mapping[str, str]) -> tuple[Settings | None, Checklis
         "IMPARTNER_API_KEY",
         settings.impartner_api_key,
         "fail",
-        "sync_impartner and sync_to_impartner",
+        ", ".join(_tasks_needing("IMPARTNER_API_KEY")),
     )
     _secret(
         checks,
@@ -60,6 +61,10 @@ def configuration(environ: Mapping[str, str]) -> tuple[Settings | None, Checklis
         "`partnersync token` prints a new one",
     )
     return settings, checks
+
+
+def _tasks_needing(variable: str) -> list[str]:
+    return [task.name for task in (*TASKS, *ON_DEMAND.values()) if variable in task.needs]
 
 
 def _secret(
