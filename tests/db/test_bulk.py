@@ -319,6 +319,7 @@ def test_an_overlong_key_of_a_key_only_row_is_refused_not_cut(mariadb_key_only: 
             [{"left_id": "a", "right_id": "1"}, {"left_id": "b" * 9, "right_id": "1"}],
         )
     assert (counts.created, [key for key, _ in counts.rejected]) == (1, [("b" * 9, "1")])
+    assert "1406" in counts.rejected[0][1]  # the database's own refusal: data too long
     assert key_only_rows(mariadb_key_only) == [("a", "1")]
 
 
@@ -409,3 +410,25 @@ def test_soft_deleting_by_a_key_other_than_the_primary_key(engine: Engine) -> No
             connection.execute(select(partners.c.id, partners.c.deleted_at)).tuples().all()
         )
     assert deleted == {1: None, 2: NOW}
+
+
+def test_undeleting_counts_every_row_of_a_batch(engine: Engine) -> None:
+    with engine.begin() as connection:
+        upsert(connection, lms_courses, [course(str(i)) for i in range(3)])
+        soft_delete_keys(connection, lms_courses, [(str(i),) for i in range(3)], now=NOW)
+        counts = upsert(connection, lms_courses, [course(str(i)) for i in range(3)])
+    assert (counts.updated, counts.undeleted) == (3, 3)
+
+
+def test_a_sweep_by_a_key_other_than_the_primary_key(engine: Engine) -> None:
+    """Impartner lists accounts by `impartner_id`; the sweep compares what it saw by that key."""
+    with engine.begin() as connection:
+        connection.execute(
+            insert(partners),
+            [
+                {"id": 1, "impartner_id": 501, "account_name": "Seen"},
+                {"id": 2, "impartner_id": 502, "account_name": "Not seen"},
+            ],
+        )
+        missing, active = sweep_candidates(connection, partners, {(501,)}, key=["impartner_id"])
+    assert (missing, active) == ([(502,)], 2)

@@ -28,6 +28,7 @@ from partnersync.sync.certifications import (
     certification_totals,
     counted_by_user,
     not_counted_reason,
+    partner_members,
 )
 from tests.conftest import inserted_id
 
@@ -294,3 +295,12 @@ def test_each_enrollment_that_does_not_count_names_its_first_reason(engine: Engi
     assert reasons["e4"] == "enrollment removed in Northpass"
     assert reasons["e2"] == "expired"
     assert reasons["e6"] == "course worth no NPCU"
+
+
+def test_the_members_of_one_partner_are_its_own_and_no_one_elses(engine: Engine) -> None:
+    ids = seed(engine)
+    with engine.connect() as connection:
+        everyone = partner_members(connection)
+        one = partner_members(connection, ids["P2"])
+    assert set(everyone) >= {ids["P1"], ids["P2"]}
+    assert dict(one) == {ids["P2"]: everyone[ids["P2"]]}

@@ -309,3 +309,9 @@ def test_a_long_name_one_letter_off_is_still_found() -> None:
     assert len(normalise(partner)) >= 200
     result = match_groups_detailed([("g", group)], [(1, partner)])
     assert result.matches["g"].tier == "fuzzy"
+
+
+def test_a_group_that_matches_nothing_does_not_stop_the_ones_after_it() -> None:
+    partners = [(1, "Acme"), (2, "Blue Consulting")]
+    groups = [("g1", "Acme"), ("g2", "Nothing Like Any Partner"), ("g3", "Blue Consulting")]
+    assert match_groups(groups, partners) == {"g1": 1, "g3": 2}

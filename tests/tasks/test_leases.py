@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, Row, event, insert, select
 
+from partnersync.db.engine import database_now
 from partnersync.db.schema import scheduled_tasks, sync_logs
 from partnersync.tasks import leases
 from partnersync.tasks.history import ABANDONED
@@ -266,3 +267,16 @@ def test_only_the_exact_lease_is_released_or_fenced(engine: Engine) -> None:
 def test_an_unknown_task_is_named(engine: Engine) -> None:
     with pytest.raises(UnknownTask, match="'nope'"), engine.begin() as connection:
         leases.acquire(connection, "nope", "a", NOW, TTL)
+
+
+def test_without_an_instant_the_reaper_and_renewal_read_the_database_clock(engine: Engine) -> None:
+    """The scheduler passes no `now`: replicas must judge expiry by one clock, the database's."""
+    with engine.begin() as connection:
+        now = database_now(connection)
+        leases.acquire(connection, "sync_users", "dead", now - 2 * TTL, TTL)
+    with engine.begin() as connection:
+        assert leases.reap_expired(connection) == ["sync_users"]
+    with engine.begin() as connection:
+        lease = leases.acquire(connection, "sync_users", "alive", now - 2 * TTL, TTL)
+        assert leases.renew(connection, lease, None, TTL)
+    assert task_row(engine).lease_expires_at >= now + TTL
