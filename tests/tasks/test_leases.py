@@ -280,3 +280,33 @@ def test_without_an_instant_the_reaper_and_renewal_read_the_database_clock(engin
         lease = leases.acquire(connection, "sync_users", "alive", now - 2 * TTL, TTL)
         assert leases.renew(connection, lease, None, TTL)
     assert task_row(engine).lease_expires_at >= now + TTL
+
+
+def test_a_live_conflicting_lease_refuses_naming_the_conflict_and_its_owner(
+    engine: Engine,
+) -> None:
+    with engine.begin() as connection:
+        leases.acquire(connection, "sync_groups", "replica A", NOW, TTL)
+    with pytest.raises(AlreadyRunning) as refused, engine.begin() as connection:
+        leases.acquire(connection, "sync_users", "replica B", NOW, TTL, conflicts=["sync_groups"])
+    assert (refused.value.task, refused.value.owner) == ("sync_groups", "replica A")
+    with engine.begin() as connection:  # the conflict's lease has expired: it no longer counts
+        lease = leases.acquire(
+            connection, "sync_users", "replica B", NOW + TTL, TTL, conflicts=["sync_groups"]
+        )
+    assert lease.owner == "replica B"
+
+
+def test_a_refused_lease_names_its_task_and_holder_and_a_taken_one_its_heartbeat(
+    engine: Engine,
+) -> None:
+    with engine.begin() as connection:
+        lease = leases.acquire(connection, "sync_users", "replica A", NOW, TTL)
+    assert task_row(engine).heartbeat_at == NOW
+    with pytest.raises(AlreadyRunning) as live, engine.begin() as connection:
+        leases.acquire(connection, "sync_users", "replica B", NOW, TTL)
+    later = NOW + TTL
+    with pytest.raises(AlreadyRunning) as stale, engine.begin() as connection:
+        leases.acquire(connection, "sync_users", "replica B", later, TTL, lease.token - 1)
+    for refused in (live.value, stale.value):
+        assert (refused.task, refused.owner) == ("sync_users", "replica A")
