@@ -310,3 +310,12 @@ def test_a_refused_lease_names_its_task_and_holder_and_a_taken_one_its_heartbeat
         leases.acquire(connection, "sync_users", "replica B", later, TTL, lease.token - 1)
     for refused in (live.value, stale.value):
         assert (refused.task, refused.owner) == ("sync_users", "replica A")
+
+
+def test_a_takeover_starts_without_the_abandoned_runs_progress(engine: Engine) -> None:
+    with engine.begin() as connection:
+        lease = leases.acquire(connection, "sync_users", "dead", NOW, TTL)
+        assert leases.renew(connection, lease, NOW, TTL, progress={"northpass.people": 40})
+    with engine.begin() as connection:
+        leases.acquire(connection, "sync_users", "replica 2", NOW + TTL, TTL)
+    assert task_row(engine).progress is None
