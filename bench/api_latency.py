@@ -25,14 +25,14 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import update
 
 from partnersync.db.engine import make_engine
 from partnersync.db.migrate import migrate
 from partnersync.db.schema import scheduled_tasks
 from partnersync.sandbox.server import running_sandbox
 from partnersync.tasks.registry import TASKS
+from scratch import empty_mariadb_database
 
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -40,13 +40,7 @@ CHAIN = tuple(task.name for task in TASKS if task.is_pull)
 
 
 def scratch_database(server_url: str, name: str) -> str:
-    server = make_url(server_url)
-    admin = create_engine(server)
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-    admin.dispose()
-    url = server.set(database=name).render_as_string(hide_password=False)
+    url = empty_mariadb_database(server_url, name)
     engine = make_engine(url)
     migrate(engine, TASKS)
     with engine.begin() as connection:

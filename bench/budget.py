@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from partnersync.sandbox.knobs import busiest_second
+from scratch import empty_mariadb_database
 
 VENDOR_LIMIT = 10.0
 LATENCY_MS = 100
@@ -97,14 +98,6 @@ class Sandbox:
 
 def busiest_within(times: Sequence[float], start: float, end: float) -> int:
     return busiest_second(t for t in times if start <= t < end)
-
-
-def scratch_database(url: str) -> str:
-    server = make_url(url)
-    with create_engine(server).connect() as connection:
-        connection.execute(text("DROP DATABASE IF EXISTS partnersync_bench_budget"))
-        connection.execute(text("CREATE DATABASE partnersync_bench_budget CHARACTER SET utf8mb4"))
-    return server.set(database="partnersync_bench_budget").render_as_string(False)
 
 
 def environment(sandbox: Sandbox, database_url: str) -> dict[str, str]:
@@ -269,7 +262,7 @@ def main() -> None:
         "--skip-full", action="store_true", help="only the sharing cases (filled without a limit)"
     )
     args = parser.parse_args()
-    database_url = scratch_database(args.database_url)
+    database_url = empty_mariadb_database(args.database_url, "partnersync_bench_budget")
     sandbox = Sandbox(args.size)
     env = environment(sandbox, database_url)
     try:

@@ -32,8 +32,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from sqlalchemy import Engine, create_engine, select, text, tuple_
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select, tuple_
 
 from partnersync.config import Settings
 from partnersync.db.engine import make_engine
@@ -47,6 +46,7 @@ from partnersync.tasks.functions import TASK_FUNCTIONS
 from partnersync.tasks.registry import PULL_ORDER, TASKS
 from partnersync.tasks.runner import run_task
 from partnersync.web.app import create_app
+from scratch import empty_mariadb_database
 
 TOKEN = "bench-token-0123456789"
 COMPLETED = "course_completed_events"
@@ -54,13 +54,7 @@ Pair = tuple[str, str]
 
 
 def scratch_database(server_url: str, name: str) -> Engine:
-    server = make_url(server_url)
-    admin = create_engine(server)
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-    admin.dispose()
-    engine = make_engine(server.set(database=name).render_as_string(hide_password=False))
+    engine = make_engine(empty_mariadb_database(server_url, name))
     migrate(engine, TASKS)
     return engine
 
